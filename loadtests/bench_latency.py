@@ -1,0 +1,216 @@
+"""API latency benchmark: one `uplift serve` worker on a free port, driven by a low-overhead asyncio
+keep-alive HTTP/1.1 client at several concurrencies. Prints and writes p50/p95/p99, requests/s,
+server CPU per request (from /proc/<pid>/stat) and server RSS.
+
+    uv run python loadtests/bench_latency.py            # trains a 200k-user model first unless --models is given
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+TICKS = os.sysconf("SC_CLK_TCK")
+TARGETS = {
+    "cpu_ms_per_predict": 0.4,
+    "predict_1_p99_ms_c8": 5.0,
+    "optimize_1_p99_ms_c8": 6.0,
+    "predict_1000_p99_ms": 20.0,
+    "ready_s": 3.0,
+    "rss_mb": 300.0,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def request_bytes(path: str, body: dict[str, Any]) -> bytes:
+    payload = json.dumps(body).encode()
+    head = f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    return head.encode() + payload
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return status
+
+
+async def _worker(port: int, req: bytes, n: int, lat: list[float], errors: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for _ in range(n):
+        start = time.perf_counter()
+        writer.write(req)
+        status = await _read_response(reader)
+        lat.append(time.perf_counter() - start)
+        if status != 200:
+            errors.append(status)
+    writer.close()
+
+
+async def drive(port: int, req: bytes, concurrency: int, total: int) -> tuple[list[float], list[int], float]:
+    lat: list[float] = []
+    errors: list[int] = []
+    per = max(1, total // concurrency)
+    start = time.perf_counter()
+    await asyncio.gather(*(_worker(port, req, per, lat, errors) for _ in range(concurrency)))
+    return lat, errors, time.perf_counter() - start
+
+
+def scenario(pid: int, port: int, req: bytes, concurrency: int, total: int) -> dict[str, Any]:
+    asyncio.run(drive(port, req, concurrency, min(total, 200)))  # warm-up of this shape
+    cpu0 = cpu_seconds(pid)
+    lat, errors, wall = asyncio.run(drive(port, req, concurrency, total))
+    cpu = cpu_seconds(pid) - cpu0
+    ms = np.array(lat) * 1e3
+    return {
+        "concurrency": concurrency,
+        "requests": len(lat),
+        "errors": len(errors),
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p95_ms": round(float(np.percentile(ms, 95)), 3),
+        "p99_ms": round(float(np.percentile(ms, 99)), 3),
+        "rps": round(len(lat) / wall, 1),
+        "server_cpu_ms_per_request": round(cpu / len(lat) * 1e3, 4),
+    }
+
+
+def users_from(models: Path, n: int) -> list[dict[str, Any]]:
+    version = (models / "CURRENT").read_text().strip()
+    manifest = json.loads((models / version / "manifest.json").read_text())
+    names = [f["name"] for f in manifest["features"]["features"]]
+    frame = pd.read_parquet(models / version / "holdout_sample.parquet").head(n)
+    rows = frame[names].astype(object).to_dict(orient="records")
+    return [{"user_id": f"u{i}", "features": r} for i, r in enumerate(rows)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--models", type=Path, default=None, help="models folder (default: train one)")
+    parser.add_argument("--requests", type=int, default=4000, help="requests per one-user scenario")
+    parser.add_argument("--json", type=Path, default=Path("loadtests/results/latency.json"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        models = args.models
+        if models is None:
+            models = Path(tmp) / "models"
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "services.cli",
+                    "train",
+                    "--rows",
+                    "200000",
+                    "--seed",
+                    "7",
+                    "--out",
+                    str(models),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        port = free_port()
+        env = {**os.environ, "UPLIFT_MODELS_DIR": str(models), "UPLIFT_DATA_DIR": str(Path(tmp) / "var")}
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--log-level", "warning"],
+            env=env,
+        )
+        try:
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    time.sleep(0.02)
+            ready_s = time.perf_counter() - start
+            users = users_from(models, 1000)
+            policy = {"budget": 1e9, "cost_per_treatment": 0.5, "value_per_conversion": 20.0, "seed": 1}
+            predict1 = request_bytes("/predict", {"users": users[:1]})
+            optimize1 = request_bytes("/optimize", {"users": users[:1], "policy": policy})
+            predict1000 = request_bytes("/predict", {"users": users})
+            results: dict[str, Any] = {"predict_1": [], "optimize_1": [], "predict_1000": []}
+            for c in (1, 8, 32):
+                results["predict_1"].append(scenario(proc.pid, port, predict1, c, args.requests))
+                results["optimize_1"].append(scenario(proc.pid, port, optimize1, c, args.requests // 2))
+            for c in (1, 8):
+                results["predict_1000"].append(scenario(proc.pid, port, predict1000, c, 200))
+            rss = rss_mb(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    by_c = {name: {r["concurrency"]: r for r in rows} for name, rows in results.items()}
+    summary = {
+        "ready_s": round(ready_s, 3),
+        "rss_mb": round(rss, 1),
+        "cpu_ms_per_predict": by_c["predict_1"][8]["server_cpu_ms_per_request"],
+        "predict_1_p99_ms_c8": by_c["predict_1"][8]["p99_ms"],
+        "optimize_1_p99_ms_c8": by_c["optimize_1"][8]["p99_ms"],
+        "predict_1000_p99_ms": by_c["predict_1000"][1]["p99_ms"],
+    }
+    met = {k: summary[k] <= TARGETS[k] for k in TARGETS}
+    out = {
+        "command": "uv run python loadtests/bench_latency.py",
+        "machine": {"cpus": os.cpu_count()},
+        "workers": 1,
+        "summary": summary,
+        "targets": TARGETS,
+        "met": met,
+        **results,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(out, indent=2) + "\n")
+    print(
+        f"{'scenario':<14}{'conc':>5}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'req/s':>9}{'cpu ms/req':>12}{'errors':>8}"
+    )
+    for name, rows in results.items():
+        for r in rows:
+            print(
+                f"{name:<14}{r['concurrency']:>5}{r['p50_ms']:>9}{r['p95_ms']:>9}{r['p99_ms']:>9}"
+                f"{r['rps']:>9}{r['server_cpu_ms_per_request']:>12}{r['errors']:>8}"
+            )
+    print("summary:", summary)
+    print("targets met:", met)
+    return 0 if all(met.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

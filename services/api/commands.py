@@ -1,0 +1,55 @@
+"""`uplift serve`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (each loads the model once).")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the inference API (settings from UPLIFT_* environment variables; see /docs)."""
+    if not 1 <= port <= 65535:
+        typer.echo(f"error: --port: must be between 1 and 65535, got {port}", err=True)
+        raise typer.Exit(2)
+    if workers < 1:
+        typer.echo(f"error: --workers: must be at least 1, got {workers}", err=True)
+        raise typer.Exit(2)
+    # One scoring thread per worker: the server scales by workers, and OpenMP threads inside a
+    # one-row predict only contend with each other on a small machine.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    # xgboost imports scikit-learn when it is installed (the trainer's ONNX tools bring it), which
+    # costs seconds of start-up here; the API never uses it, so the server process hides it.
+    sys.modules.setdefault("sklearn", None)  # type: ignore[arg-type]
+    import uvicorn
+    from pydantic import ValidationError
+
+    from services.api.settings import ApiSettings
+
+    try:
+        ApiSettings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        typer.echo(f"error: UPLIFT_{str(err['loc'][0]).upper()}: {err['msg']}", err=True)
+        raise typer.Exit(2) from exc
+    uvicorn.run(
+        "services.api.main:app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)

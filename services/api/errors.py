@@ -1,0 +1,46 @@
+"""Bad input is a 4xx whose body names the field and the rule; nothing about it is ever a 5xx."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from shared.schema import SchemaError
+
+
+class PayloadTooLargeError(Exception):
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out or "body"
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail = [{"field": _field(tuple(e["loc"])), "rule": e["msg"]} for e in exc.errors()]
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+async def _schema(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SchemaError)
+    return JSONResponse(status_code=422, content={"detail": [{"field": exc.field, "rule": exc.rule}]})
+
+
+async def _too_large(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PayloadTooLargeError)
+    return JSONResponse(status_code=413, content={"detail": [{"field": exc.field, "rule": exc.rule}]})
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(SchemaError, _schema)
+    app.add_exception_handler(PayloadTooLargeError, _too_large)

@@ -1,0 +1,33 @@
+"""The app: settings, middleware, error handlers and routers. Nothing else lives here."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from services.api import errors
+from services.api.metrics import ObserveAndLimit
+from services.api.routes import admin, bandit, feedback, health, metrics, model, optimize, predict, recommend
+from services.api.settings import ApiSettings
+from services.api.state import lifespan
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
+    app = FastAPI(
+        title="uplift-engine API",
+        version="0.1.0",
+        description="Per-user CATE and segments, budgeted targeting, Thompson-sampled arms that learn from feedback.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    for r in (predict, optimize, recommend, feedback, bandit, model, health, admin, metrics):
+        app.include_router(r.router)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])
+    app.add_middleware(ObserveAndLimit, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+app = create_app

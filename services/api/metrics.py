@@ -1,0 +1,80 @@
+"""Prometheus metrics and a lean ASGI middleware (request counts, latency, body-size limit).
+
+A pure ASGI middleware instead of ``BaseHTTPMiddleware``: it adds microseconds, not a task hop.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+REQUESTS = Counter(
+    "uplift_http_requests_total", "HTTP requests", ["route", "method", "status"], registry=REGISTRY
+)
+LATENCY = Histogram(
+    "uplift_http_request_seconds",
+    "Request latency",
+    ["route"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+    registry=REGISTRY,
+)
+ASSIGNMENTS = Counter("uplift_assignments_total", "Arm assignments", ["segment", "arm"], registry=REGISTRY)
+REWARDS = Counter("uplift_rewards_total", "Applied rewards", ["segment", "arm", "reward"], registry=REGISTRY)
+
+
+async def _reply_413(send: Send, limit: int) -> None:
+    body = json.dumps(
+        {"detail": [{"field": "body", "rule": f"request body must be at most {limit} bytes"}]}
+    ).encode()
+    await send(
+        {"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]}
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class ObserveAndLimit:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_body_bytes
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await _reply_413(send, limit)
+                REQUESTS.labels("unmatched", scope["method"], "413").inc()
+                return
+        seen = 0
+        status = {"code": 500}
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                from services.api.errors import PayloadTooLargeError
+
+                raise PayloadTooLargeError("body", f"request body must be at most {limit} bytes")
+            return message
+
+        async def observed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        start = time.perf_counter()
+        try:
+            await self.app(scope, limited_receive, observed_send)
+        finally:
+            route: Any = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            LATENCY.labels(path).observe(time.perf_counter() - start)
+            REQUESTS.labels(path, scope["method"], str(status["code"])).inc()

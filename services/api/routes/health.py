@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from services.api.deps import StateDep
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """Alive: the process answers (says nothing about the model)."""
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+async def ready(state: StateDep) -> JSONResponse:
+    """Ready: a model is loaded and the bandit store answers; otherwise 503 with the reason."""
+    if state.model is None:
+        return JSONResponse(status_code=503, content={"status": "not ready", "reason": state.load_error})
+    if not state.store.ping():
+        return JSONResponse(
+            status_code=503, content={"status": "not ready", "reason": "bandit store does not answer"}
+        )
+    b = state.model.bundle
+    return JSONResponse(
+        content={
+            "status": "ready",
+            "model_version": b.version,
+            "serving_format": b.serving_format,
+            "store": state.store.backend,
+        }
+    )

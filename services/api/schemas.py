@@ -1,0 +1,156 @@
+"""Request and response bodies. Field constraints are the validation; examples feed /docs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_EXAMPLE_USER: dict[str, Any] = {
+    "user_id": "u123",
+    "features": {
+        "age": 34, "tenure_days": 420, "sessions_30d": 6, "cart_adds_30d": 2, "days_since_purchase": 12,
+        "avg_order_value": 48.5, "discount_affinity": 0.7, "email_opt_in": 1, "loyalty_tier": "bronze",
+        "device": "mobile", "region": "south", "channel": "paid_search", "noise_numeric": 0.1, "noise_category": "x",
+    },
+}  # fmt: skip
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserIn(Strict):
+    user_id: str = Field(min_length=1, max_length=200)
+    features: dict[str, Any]
+
+
+class PredictRequest(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"users": [_EXAMPLE_USER]}]})
+    users: list[UserIn] = Field(min_length=1)
+
+
+class UserPrediction(BaseModel):
+    user_id: str
+    cate: float = Field(description="Effect of the best treatment arm on the outcome (treated − control).")
+    effects: dict[str, float] = Field(description="Effect of every treatment arm against control.")
+    p_treated: float = Field(description="Predicted outcome under the best treatment arm.")
+    p_control: float
+    segment: Literal["Persuadable", "Neutral", "Sleeping Dog"]
+
+
+class PredictResponse(BaseModel):
+    model_version: str
+    predictions: list[UserPrediction]
+
+
+class Policy(Strict):
+    budget: float = Field(ge=0, description="Most that may be spent on treatments in this request.")
+    cost_per_treatment: float = Field(ge=0)
+    value_per_conversion: float = Field(gt=0)
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1, description="Seed of the Thompson draws.")
+    top_k: int | None = Field(default=None, ge=1, le=100)
+
+
+class OptimizeRequest(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "users": [_EXAMPLE_USER],
+                    "policy": {
+                        "budget": 100.0,
+                        "cost_per_treatment": 0.5,
+                        "value_per_conversion": 20.0,
+                        "seed": 7,
+                    },
+                }
+            ]
+        },
+    )
+    users: list[UserIn] = Field(min_length=1)
+    policy: Policy
+
+
+class Decision(BaseModel):
+    user_id: str
+    arm: str
+    assignment_id: str
+    propensity: float = Field(description="Probability this policy picks this arm for this user.")
+    cate: float
+    effects: dict[str, float]
+    segment: str
+    items: list[str] = Field(
+        description="Ranker's top items for the recommendation arm, top sellers for control."
+    )
+
+
+class PolicyTotals(BaseModel):
+    treated: int
+    incremental_conversions: float
+    cost: float
+    profit: float
+    roi: float | None
+
+
+class OptimizeResponse(BaseModel):
+    model_version: str
+    seed: int
+    decisions: list[Decision]
+    policy: PolicyTotals
+    treat_all: PolicyTotals
+    random: PolicyTotals
+
+
+class RecommendRequest(Strict):
+    user_id: str = Field(min_length=1, max_length=200)
+    features: dict[str, Any]
+    candidates: list[str] | None = Field(default=None, min_length=1, max_length=10_000)
+    top_k: int = Field(default=10, ge=1, le=1000)
+
+
+class ScoredItem(BaseModel):
+    item_id: str
+    score: float
+
+
+class RecommendResponse(BaseModel):
+    model_version: str
+    user_id: str
+    items: list[ScoredItem]
+
+
+class FeedbackRequest(Strict):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"assignment_id": "…", "reward": 1}]}
+    )
+    assignment_id: str = Field(min_length=1, max_length=100)
+    reward: Literal[0, 1]
+
+
+class FeedbackResponse(BaseModel):
+    assignment_id: str
+    status: Literal["applied", "duplicate"]
+    segment: str
+    arm: str
+
+
+class ArmPosterior(BaseModel):
+    segment: str
+    arm: str
+    alpha: float
+    beta: float
+    successes: int
+    failures: int
+    mean: float
+    ci_low: float
+    ci_high: float
+    prob_best: float
+    expected_loss: float
+
+
+class BanditResponse(BaseModel):
+    backend: str
+    prior_strength: float
+    arms: list[ArmPosterior]

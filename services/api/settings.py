@@ -1,0 +1,37 @@
+"""API settings from ``UPLIFT_*`` environment variables, validated at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="UPLIFT_", extra="ignore")
+
+    models_dir: Path = Path("models")
+    data_dir: Path = Path("var")
+    # Empty means the embedded default: SQLite (WAL) under data_dir. redis://... for several replicas.
+    bandit_url: str = ""
+    bandit_namespace: str = "uplift"
+    api_key: SecretStr | None = None
+    max_batch: int = Field(default=1000, ge=1, le=100_000)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    cors_origins: list[str] = Field(default_factory=list)
+    use_onnx: bool = True
+    # Pseudo-observations behind the model's own prediction when it seeds a segment × arm posterior.
+    prior_strength: float = Field(default=20.0, gt=0)
+    top_k: int = Field(default=5, ge=1, le=100)
+    max_sample_rows: int = Field(default=5000, ge=1)
+
+    @field_validator("bandit_url")
+    @classmethod
+    def _check_url(cls, v: str) -> str:
+        if v and not v.startswith(("sqlite:///", "redis://", "rediss://", "unix://")):
+            raise ValueError("must start with sqlite:/// or redis://")
+        return v
+
+    def resolved_bandit_url(self) -> str:
+        return self.bandit_url or f"sqlite:///{self.data_dir / 'bandit.db'}"

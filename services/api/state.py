@@ -1,0 +1,73 @@
+"""Everything a request needs, loaded once in the lifespan and swapped atomically on reload."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+
+from services.api.settings import ApiSettings
+from shared.artifacts import ArtifactError
+from shared.bandit import BanditStore, open_store
+from shared.bundle import ModelBundle
+from shared.segments import SEGMENTS
+
+log = logging.getLogger("uplift.api")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    bundle: ModelBundle
+    # (segment, arm) → (alpha, beta): the model's own belief, worth ``prior_strength`` observations.
+    priors: dict[tuple[str, str], tuple[float, float]]
+
+
+@dataclass
+class AppState:
+    settings: ApiSettings
+    store: BanditStore
+    model: LoadedModel | None = None
+    load_error: str | None = None
+    reload_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def model_priors(bundle: ModelBundle, strength: float) -> dict[tuple[str, str], tuple[float, float]]:
+    """Seed each segment × arm posterior with the model's mean predicted conversion there.
+
+    The trainer measured those means on held-out users; where it did not (a continuous outcome,
+    a segment too small) the prior is the uninformative Beta(1, 1).
+    """
+    out = {(s, a): (1.0, 1.0) for s in SEGMENTS for a in bundle.arms}
+    for seg, arms in bundle.manifest.bandit_priors.items():
+        for arm, mean in arms.items():
+            m = min(max(mean, 1e-4), 1 - 1e-4)
+            out[(seg, arm)] = (1.0 + m * strength, 1.0 + (1.0 - m) * strength)
+    return out
+
+
+def load_model(settings: ApiSettings) -> LoadedModel:
+    bundle = ModelBundle.load_current(settings.models_dir, use_onnx=settings.use_onnx)
+    return LoadedModel(bundle=bundle, priors=model_priors(bundle, settings.prior_strength))
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: ApiSettings = app.state.settings
+    store = open_store(settings.resolved_bandit_url(), namespace=settings.bandit_namespace)
+    state = AppState(settings=settings, store=store)
+    try:
+        state.model = load_model(settings)
+        log.info("serving model %s (%s)", state.model.bundle.version, state.model.bundle.serving_format)
+    except ArtifactError as exc:
+        # Stay up so /health answers and /ready explains; a reload can bring the model in later.
+        state.load_error = str(exc)
+        log.error("no model loaded: %s", exc)
+    app.state.uplift = state
+    try:
+        yield
+    finally:
+        store.close()

@@ -1,0 +1,249 @@
+"""The training run: encode, split, fit, set thresholds, evaluate, export, publish atomically."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from services.trainer import ranking
+from services.trainer.data import TrainingData, split_mask
+from services.trainer.evaluate import evaluate_arm, evaluate_segments
+from services.trainer.plots import qini_plot, uplift_plot
+from services.trainer.settings import TrainerSettings
+from shared.artifacts import (
+    FORMAT_VERSION,
+    DataDescription,
+    Manifest,
+    SegmentThresholds,
+    UpliftModelSpec,
+    new_version,
+    publish,
+    write_json,
+)
+from shared.estimators import TLearner
+from shared.estimators.tlearner import DEFAULT_PARAMS
+from shared.onnx_runtime import export_booster
+from shared.segments import PLACEBO_QUANTILE, SEGMENTS, placebo_thresholds, segment_labels
+
+Step = Callable[[str], Any]
+
+
+@dataclass
+class TrainResult:
+    version: str
+    path: Path
+    metrics: dict[str, Any]
+    timings: dict[str, float]
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("uplift-engine", "xgboost-cpu", "numpy", "pandas", "pyarrow", "onnx", "onnxmltools"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+class _Timer:
+    def __init__(self, report: Step) -> None:
+        self.timings: dict[str, float] = {}
+        self._report = report
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        self._report(name)
+        start = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - start, 3)
+
+
+def _arm_label(value: Any) -> str:
+    return str(value)
+
+
+def train(
+    data: TrainingData,
+    out: Path,
+    settings: TrainerSettings,
+    thresholds: tuple[float, float] | None = None,
+    progress: Step | None = None,
+) -> TrainResult:
+    timer = _Timer(progress or (lambda _name: None))
+    frame = data.frame
+    with timer.step("encode features"):
+        schema = data.schema()
+        X, _ = schema.encode_frame(frame[data.features])
+        t = frame[data.treatment].to_numpy()
+        y = frame[data.outcome].to_numpy(dtype=np.float64)
+        test = split_mask(len(frame), settings.test_fraction, data.seed)
+    learner_args: dict[str, Any] = {
+        "n_estimators": settings.max_trees,
+        "control": data.control,
+        "n_jobs": settings.n_jobs,
+        "random_state": data.seed,
+    }
+    with timer.step("fit T-learner"):
+        model = TLearner(**learner_args).fit(X[~test], t[~test], y[~test])
+    with timer.step("placebo fit"):
+        # Shuffled labels: whatever "effect" this model finds is noise at this sample size.
+        shuffled = np.random.default_rng(data.seed + 2).permutation(t[~test])
+        placebo = TLearner(**learner_args).fit(X[~test], shuffled, y[~test])
+    with timer.step("evaluate"):
+        mu = model.predict_outcomes(X[test])
+        effects = mu[:, 1:] - mu[:, :1]
+        placebo_effects = placebo.predict(X[test])
+        lower, upper = thresholds if thresholds is not None else placebo_thresholds(placebo_effects)
+        rule = (
+            "set by the user at training time"
+            if thresholds is not None
+            else f"placebo: ±{PLACEBO_QUANTILE:.1%} quantile of |effect| from a shuffled-treatment refit"
+        )
+        metrics = _evaluate(data, model, mu, effects, placebo_effects, test, y, t, lower, upper)
+        priors = (
+            _bandit_priors(mu, segment_labels(effects, lower, upper), model)
+            if model.outcome_kind_ == "binary"
+            else {}
+        )
+    ranker_result = None
+    if data.catalog is not None and data.impressions is not None:
+        with timer.step("fit ranker"):
+            ranker_result = ranking.fit_and_evaluate(data, schema, settings, test)
+            metrics["ranker"] = ranker_result.metrics
+    version = new_version()
+    with timer.step("write artifacts"):
+
+        def write(stage: Path) -> Manifest:
+            booster_files, onnx_files = [], []
+            for i, booster in enumerate(model.boosters_):
+                booster_files.append(f"outcome_arm{i}.ubj")
+                booster.save_model(stage / booster_files[-1])
+                onnx_files.append(f"outcome_arm{i}.onnx")
+                if not export_booster(booster, schema.n_encoded, stage / onnx_files[-1]):
+                    onnx_files = []
+            ranker_spec = ranking.write(ranker_result, stage) if ranker_result else None
+            _write_holdout_sample(data, frame, test, settings.holdout_sample_rows, stage)
+            write_json(stage / "evaluation.json", metrics)
+            qini_plot(metrics["arms"], stage / "qini.png")
+            uplift_plot(metrics["arms"], stage / "uplift_by_decile.png")
+            return Manifest(
+                format_version=FORMAT_VERSION,
+                version=version,
+                created_at=datetime.now(UTC).isoformat(),
+                library_versions=_versions(),
+                data=DataDescription(
+                    source=data.source,
+                    path=data.path,
+                    rows=len(frame),
+                    train_rows=int((~test).sum()),
+                    test_rows=int(test.sum()),
+                    seed=data.seed,
+                    treatment_column=data.treatment,
+                    outcome_column=data.outcome,
+                    outcome_kind=model.outcome_kind_,
+                    control=_arm_label(data.control),
+                    arms=[_arm_label(a) for a in model.arms_],
+                    extra=data.description,
+                ),
+                features=schema,
+                segments=SegmentThresholds(lower=lower, upper=upper, rule=rule),
+                uplift_model=UpliftModelSpec(
+                    booster_files=booster_files,
+                    onnx_files=onnx_files or None,
+                    best_iterations=model.best_iterations_,
+                    params={**DEFAULT_PARAMS, **learner_args, "control": _arm_label(data.control)},
+                ),
+                ranker=ranker_spec,
+                metrics=_headline(metrics),
+                bandit_priors=priors,
+            )
+
+        path = publish(out, version, write)
+    return TrainResult(version=version, path=path, metrics=metrics, timings=timer.timings)
+
+
+def _evaluate(
+    data: TrainingData,
+    model: TLearner,
+    mu: np.ndarray,
+    effects: np.ndarray,
+    placebo_effects: np.ndarray,
+    test: np.ndarray,
+    y: np.ndarray,
+    t: np.ndarray,
+    lower: float,
+    upper: float,
+) -> dict[str, Any]:
+    yt, tt = y[test], t[test]
+    truth_all = data.frame["true_cate"].to_numpy()[test] if data.has_truth else None
+    arms: dict[str, Any] = {}
+    placebo_2d = placebo_effects.reshape(len(placebo_effects), -1)
+    for k, arm in enumerate(model.treatment_arms):
+        rows = (tt == arm) | (tt == model.control)
+        treated = (tt[rows] == arm).astype(np.int8)
+        truth = truth_all[rows] if truth_all is not None and effects.shape[1] == 1 else None
+        res = evaluate_arm(yt[rows], treated, effects[rows, k], mu[rows, k + 1], truth)
+        res["qini_placebo"] = evaluate_arm(yt[rows], treated, placebo_2d[rows, k], mu[rows, k + 1], None)[
+            "qini"
+        ]
+        arms[_arm_label(arm)] = res
+    seg = evaluate_segments(effects, lower, upper, truth_all if effects.shape[1] == 1 else None)
+    return {"arms": arms, "segments": seg, "outcome_kind": model.outcome_kind_}
+
+
+def _bandit_priors(mu: np.ndarray, segments: np.ndarray, model: TLearner) -> dict[str, dict[str, float]]:
+    """Mean predicted outcome per segment and arm on held-out users (segments with < 20 users skipped)."""
+    out: dict[str, dict[str, float]] = {}
+    for seg in SEGMENTS:
+        rows = segments == seg
+        if rows.sum() >= 20:
+            out[seg] = {_arm_label(a): float(mu[rows, k].mean()) for k, a in enumerate(model.arms_)}
+    return out
+
+
+def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The few numbers worth reading first (full detail stays in evaluation.json)."""
+    out: dict[str, Any] = {}
+    for arm, res in metrics["arms"].items():
+        keys = (
+            "qini",
+            "qini_oracle",
+            "qini_vs_oracle",
+            "qini_placebo",
+            "pearson_cate_truth",
+            "uplift_at_10pct",
+        )
+        out[arm] = {k: res[k] for k in keys if k in res}
+    vs = metrics["segments"].get("vs_truth")
+    if vs:
+        out["sleeping_dog_recall"] = vs["recall"].get("Sleeping Dog")
+        out["persuadable_precision"] = vs["precision"].get("Persuadable")
+    if "ranker" in metrics:
+        out["ranker_ndcg10"] = metrics["ranker"]["ndcg10_model"]
+        out["popularity_ndcg10"] = metrics["ranker"]["ndcg10_popularity"]
+    return out
+
+
+def _write_holdout_sample(
+    data: TrainingData, frame: pd.DataFrame, test: np.ndarray, rows: int, stage: Path
+) -> None:
+    """A seeded sample of held-out users for the dashboard's simulations (features, arm, outcome, truth)."""
+    if rows == 0:
+        return
+    idx = np.flatnonzero(test)
+    rng = np.random.default_rng(data.seed + 3)
+    pick = np.sort(rng.choice(idx, size=min(rows, len(idx)), replace=False))
+    cols = [c for c in (data.id_column, *data.features, data.treatment, data.outcome) if c]
+    cols += [c for c in ("true_cate", "p_control", "p_treated") if c in frame.columns]
+    frame.iloc[pick][cols].to_parquet(stage / "holdout_sample.parquet", index=False)

@@ -1,0 +1,20 @@
+"""Trainer settings: read from ``UPLIFT_*`` environment variables, validated before any work starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TrainerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="UPLIFT_", extra="ignore")
+
+    models_dir: Path = Path("models")
+    # 0 lets XGBoost use every core; the trainer is a batch job and owns the machine while it runs.
+    n_jobs: int = Field(default=0, ge=0)
+    test_fraction: float = Field(default=0.3, gt=0.0, lt=0.9)
+    max_trees: int = Field(default=400, ge=1)
+    ranker_trees: int = Field(default=150, ge=1)
+    holdout_sample_rows: int = Field(default=5000, ge=0)

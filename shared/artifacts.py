@@ -1,0 +1,231 @@
+"""Versioned model artifacts: ``models/<version>/`` with a manifest, and a ``CURRENT`` pointer.
+
+Publishing is atomic: everything is written into a hidden staging folder, checksummed, renamed
+into place, and only then is the pointer replaced (``os.replace`` of a temp file). A failed or
+interrupted run therefore never leaves a half-written version marked current. Loading verifies
+the format version, every file's sha256 and the schema before any model is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.schema import FeatureSchema
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+POINTER = "CURRENT"
+
+
+class ArtifactError(RuntimeError):
+    """An artifact is missing, corrupt or incompatible; the message says what to do."""
+
+
+class SegmentThresholds(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    lower: float
+    upper: float
+    rule: str
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.lower > self.upper:
+            raise ValueError(f"segment thresholds: lower ({self.lower}) must not exceed upper ({self.upper})")
+
+
+class DataDescription(BaseModel):
+    source: str
+    path: str | None = None
+    rows: int
+    train_rows: int
+    test_rows: int
+    seed: int
+    treatment_column: str
+    outcome_column: str
+    outcome_kind: Literal["binary", "continuous"]
+    control: str
+    arms: list[str] = Field(min_length=2)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class UpliftModelSpec(BaseModel):
+    kind: Literal["t-learner"] = "t-learner"
+    # One booster per arm, control first, named by position so any arm label is a safe file name.
+    booster_files: list[str]
+    onnx_files: list[str] | None = None
+    best_iterations: list[int]
+    params: dict[str, Any]
+
+
+class RankerSpec(BaseModel):
+    booster_file: str
+    onnx_file: str | None = None
+    item_schema: FeatureSchema
+    crosses: list[tuple[str, str]]
+    catalog_file: str
+    # The catalog pre-encoded for serving (numpy .npy, no pickle) and its item ids, in the same order.
+    catalog_matrix_file: str
+    catalog_ids_file: str
+    top_sellers: list[str]
+    params: dict[str, Any]
+
+
+class Manifest(BaseModel):
+    format_version: int
+    version: str
+    created_at: str
+    library_versions: dict[str, str]
+    data: DataDescription
+    features: FeatureSchema
+    segments: SegmentThresholds
+    uplift_model: UpliftModelSpec
+    ranker: RankerSpec | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    # Segment → arm → mean predicted outcome on held-out users: the bandit's starting belief.
+    bandit_priors: dict[str, dict[str, float]] = Field(default_factory=dict)
+    files: dict[str, str] = Field(default_factory=dict)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def new_version() -> str:
+    now = datetime.now(UTC)
+    return f"v{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(
+    models_dir: Path, version: str, write: Callable[[Path], Manifest], *, make_current: bool = True
+) -> Path:
+    """Run ``write(staging_dir)`` (which returns the manifest), checksum, move into place, point at it.
+
+    Any exception inside ``write`` removes the staging folder and leaves the pointer untouched.
+    """
+    models_dir = Path(models_dir)
+    if not models_dir.parent.exists():
+        raise ArtifactError(f"--out: parent folder {models_dir.parent} does not exist; create it first")
+    models_dir.mkdir(exist_ok=True)
+    staging = models_dir / f".staging-{version}"
+    final = models_dir / version
+    if final.exists():
+        raise ArtifactError(f"version {version} already exists in {models_dir}; versions are immutable")
+    staging.mkdir()
+    try:
+        manifest = write(staging)
+        files = {
+            p.relative_to(staging).as_posix(): sha256_file(p)
+            for p in sorted(staging.rglob("*"))
+            if p.is_file() and p.name != MANIFEST
+        }
+        manifest = manifest.model_copy(update={"files": files, "version": version})
+        (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))
+        for p in staging.rglob("*"):
+            if p.is_file():
+                with p.open("rb") as fh:
+                    os.fsync(fh.fileno())
+        staging.rename(final)
+        _fsync_dir(models_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if make_current:
+        set_current(models_dir, version)
+    return final
+
+
+def set_current(models_dir: Path, version: str) -> None:
+    """Atomically point ``CURRENT`` at a version (after verifying it)."""
+    verify(Path(models_dir) / version)
+    tmp = Path(models_dir) / f".{POINTER}.{uuid.uuid4().hex}"
+    tmp.write_text(version + "\n")
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, Path(models_dir) / POINTER)
+    _fsync_dir(Path(models_dir))
+
+
+def current_version(models_dir: Path) -> str:
+    pointer = Path(models_dir) / POINTER
+    if not pointer.exists():
+        raise ArtifactError(
+            f"no current model in {models_dir} (no {POINTER} file); "
+            f"run `uplift train --out {models_dir}` first"
+        )
+    version = pointer.read_text().strip()
+    if not version or "/" in version or version.startswith("."):
+        raise ArtifactError(f"{pointer} is malformed ({version!r}); point it at a version folder or retrain")
+    return version
+
+
+def read_manifest(version_dir: Path) -> Manifest:
+    path = Path(version_dir) / MANIFEST
+    if not path.exists():
+        raise ArtifactError(f"{path} is missing; the folder is not a complete model version, retrain it")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{path} is not valid JSON ({exc}); the artifact is corrupt, retrain it") from exc
+    fmt = raw.get("format_version") if isinstance(raw, dict) else None
+    if fmt != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path}: format_version {fmt!r} is not supported (this build reads {FORMAT_VERSION}); "
+            "retrain with this version of uplift-engine"
+        )
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as exc:
+        raise ArtifactError(
+            f"{path} does not match the manifest schema: {exc.errors()[0]}; retrain it"
+        ) from exc
+
+
+def verify(version_dir: Path) -> Manifest:
+    """Check the manifest and every listed file's checksum; return the manifest."""
+    version_dir = Path(version_dir)
+    if not version_dir.is_dir():
+        raise ArtifactError(f"{version_dir} does not exist; retrain or fix the {POINTER} pointer")
+    manifest = read_manifest(version_dir)
+    if not manifest.files:
+        raise ArtifactError(f"{version_dir}: manifest lists no files; the artifact is incomplete, retrain it")
+    for rel, expected in manifest.files.items():
+        path = version_dir / rel
+        if not path.is_file():
+            raise ArtifactError(f"{path} is listed in the manifest but missing; retrain this version")
+        if sha256_file(path) != expected:
+            raise ArtifactError(
+                f"{path}: sha256 does not match the manifest (corrupt or edited); retrain this version"
+            )
+    return manifest
+
+
+def resolve_current(models_dir: Path) -> tuple[Path, Manifest]:
+    version = current_version(models_dir)
+    version_dir = Path(models_dir) / version
+    return version_dir, verify(version_dir)
+
+
+def write_json(path: Path, payload: Any) -> None:
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=float))

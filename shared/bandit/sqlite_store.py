@@ -1,0 +1,199 @@
+"""Embedded bandit state: SQLite in WAL mode, one connection per thread.
+
+A reward is one ``BEGIN IMMEDIATE`` transaction (look up the assignment, insert the reward keyed by
+assignment id, bump the counts), committed with ``synchronous=FULL`` before the caller returns: a
+process killed after acknowledging has lost nothing and one killed before has applied nothing.
+FastAPI runs sync routes in a thread pool, hence a connection per thread; ``BEGIN IMMEDIATE``
+serialises writers across threads and across worker processes sharing the file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from shared.bandit.posterior import BetaPosterior, Prior
+from shared.bandit.store import (
+    Assignment,
+    Counts,
+    CountsCache,
+    RewardResult,
+    UnknownAssignment,
+    apply_prior,
+    check_reward,
+)
+
+SCHEMA_VERSION = 1
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS assignments (
+        assignment_id TEXT PRIMARY KEY, context TEXT NOT NULL, arm TEXT NOT NULL,
+        propensity REAL NOT NULL, created_at REAL NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS rewards (assignment_id TEXT PRIMARY KEY, reward INTEGER NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS counts (
+        context TEXT NOT NULL, arm TEXT NOT NULL, successes INTEGER NOT NULL, failures INTEGER NOT NULL,
+        PRIMARY KEY (context, arm))""",
+)
+_SYNC_LEVELS = ("NORMAL", "FULL", "EXTRA")
+
+
+class SqliteBanditStore:
+    """Bandit state in one SQLite file (WAL); safe to share between threads and worker processes."""
+
+    backend = "sqlite"
+
+    def __init__(
+        self,
+        path: str | Path,
+        synchronous: str = "FULL",
+        cache_ttl_s: float = 0.5,
+        busy_timeout_s: float = 30.0,
+    ) -> None:
+        if synchronous not in _SYNC_LEVELS:
+            raise ValueError(f"synchronous: must be one of {', '.join(_SYNC_LEVELS)}, got {synchronous!r}")
+        if str(path) in ("", ":memory:") or str(path).startswith("file:"):
+            raise ValueError(
+                f"path: must be a file path (each thread opens its own connection), got {path!r}"
+            )
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.synchronous = synchronous
+        self._busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._closed = False
+        # Other worker processes' rewards show up within cache_ttl_s; this process's own at once.
+        self._cache = CountsCache(cache_ttl_s)
+        self._create_schema()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"bandit store {self.path} is closed")
+            conn = sqlite3.connect(
+                self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+            self._connections.append(conn)
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise RuntimeError(
+                f"bandit store {self.path}: the filesystem refused WAL mode (got {mode!r}); "
+                "put UPLIFT_DATA_DIR on a local disk"
+            )
+        self._local.conn = conn
+        self._local.sync = None
+        return conn
+
+    @contextmanager
+    def _write(self, synchronous: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction, committed at the given durability level or rolled back on any error."""
+        conn = self._conn()
+        if self._local.sync != synchronous:
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            self._local.sync = synchronous
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            # Also after a failed COMMIT (disk full, I/O error): the next BEGIN must find no open transaction.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _create_schema(self) -> None:
+        with self._write(self.synchronous) as conn:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+            if row[0] is None:
+                conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            elif row[0] != SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"bandit store {self.path} has schema version {row[0]}, this code reads version "
+                    f"{SCHEMA_VERSION}; point the bandit URL at a new file or upgrade the service"
+                )
+
+    def schema_version(self) -> int:
+        return int(self._conn().execute("SELECT max(version) FROM schema_version").fetchone()[0])
+
+    def record_assignments(self, rows: Sequence[Assignment]) -> None:
+        if not rows:
+            return
+        # synchronous=NORMAL in WAL mode survives a killed process (the OS holds the WAL pages); only a
+        # power cut can drop it. Rewards pay for an fsync, an /optimize call does not.
+        try:
+            with self._write("NORMAL") as conn:
+                conn.executemany(
+                    "INSERT INTO assignments VALUES (?, ?, ?, ?, ?)",
+                    [(r.assignment_id, r.context, r.arm, r.propensity, r.created_at) for r in rows],
+                )
+        except sqlite3.IntegrityError as exc:
+            raise ValueError(
+                f"assignment_id: must be unique, one of these was already issued ({exc})"
+            ) from None
+
+    def record_reward(self, assignment_id: str, reward: int) -> RewardResult:
+        reward = check_reward(reward)
+        with self._write(self.synchronous) as conn:
+            row = conn.execute(
+                "SELECT context, arm FROM assignments WHERE assignment_id = ?", (assignment_id,)
+            ).fetchone()
+            if row is None:
+                raise UnknownAssignment(assignment_id)
+            context, arm = str(row[0]), str(row[1])
+            inserted = conn.execute(
+                "INSERT INTO rewards VALUES (?, ?) ON CONFLICT(assignment_id) DO NOTHING",
+                (assignment_id, reward),
+            ).rowcount
+            if inserted:
+                conn.execute(
+                    "INSERT INTO counts VALUES (?, ?, ?, ?) ON CONFLICT(context, arm) DO UPDATE SET "
+                    "successes = successes + excluded.successes, failures = failures + excluded.failures",
+                    (context, arm, reward, 1 - reward),
+                )
+                stored = reward
+            else:
+                stored = int(
+                    conn.execute(
+                        "SELECT reward FROM rewards WHERE assignment_id = ?", (assignment_id,)
+                    ).fetchone()[0]
+                )
+        if inserted:
+            self._cache.invalidate()
+            return RewardResult("applied", context, arm, reward)
+        return RewardResult("duplicate" if stored == reward else "conflict", context, arm, stored)
+
+    def _load_counts(self) -> Counts:
+        rows = self._conn().execute("SELECT context, arm, successes, failures FROM counts").fetchall()
+        return {(str(c), str(a)): (int(s), int(f)) for c, a, s, f in rows}
+
+    def counts(self) -> Counts:
+        return self._cache.get(self._load_counts)
+
+    def posteriors(
+        self, prior: Prior | Mapping[tuple[str, str], Prior]
+    ) -> dict[tuple[str, str], BetaPosterior]:
+        return apply_prior(self.counts(), prior)
+
+    def ping(self) -> bool:
+        try:
+            self._conn().execute("SELECT 1").fetchone()
+        except (sqlite3.Error, RuntimeError):
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()

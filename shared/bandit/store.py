@@ -1,0 +1,138 @@
+"""The bandit state interface: assignments, idempotent rewards, and counts per (context, arm)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Literal, Protocol
+
+from shared.bandit.posterior import BetaPosterior, Prior
+
+RewardStatus = Literal["applied", "duplicate", "conflict"]
+Counts = dict[tuple[str, str], tuple[int, int]]
+
+
+class UnknownAssignment(KeyError):  # noqa: N818 - the name the API and its callers already use
+    """Feedback names an assignment this store never issued (or one that expired)."""
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One arm handed to one user; kept so that feedback can find its context and arm."""
+
+    assignment_id: str
+    context: str
+    arm: str
+    propensity: float
+    created_at: float
+
+    def __post_init__(self) -> None:
+        for name in ("assignment_id", "context", "arm"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name}: must be a non-empty string, got {value!r}")
+        # 0 is allowed: a choice the integral puts below 1e-300 is still logged rather than refused.
+        if not (0.0 <= self.propensity <= 1.0):
+            raise ValueError(f"propensity: must be a probability in [0, 1], got {self.propensity!r}")
+        if not math.isfinite(self.created_at):
+            raise ValueError(f"created_at: must be a finite unix time, got {self.created_at!r}")
+
+
+@dataclass(frozen=True)
+class RewardResult:
+    """What a reward did. On a conflict, ``reward`` is the one already stored (rewards are final)."""
+
+    status: RewardStatus
+    context: str
+    arm: str
+    reward: int
+
+
+class BanditStore(Protocol):
+    """Where assignments and posterior counts live: ``SqliteBanditStore`` or ``RedisBanditStore``."""
+
+    backend: str
+
+    def record_assignments(self, rows: Sequence[Assignment]) -> None:
+        """Persist assignments (all or none); an id already issued raises ValueError."""
+
+    def record_reward(self, assignment_id: str, reward: int) -> RewardResult:
+        """Apply a 0/1 reward once, committed before returning; a repeat is a duplicate or a conflict.
+
+        Raises ``UnknownAssignment`` for an id that was never recorded (or has expired).
+        """
+
+    def counts(self) -> Counts:
+        """(context, arm) → (successes, failures) over applied rewards."""
+
+    def posteriors(
+        self, prior: Prior | Mapping[tuple[str, str], Prior]
+    ) -> dict[tuple[str, str], BetaPosterior]:
+        """Counts combined with a prior; see ``apply_prior``."""
+
+    def ping(self) -> bool:
+        """True when the backend answers."""
+
+    def close(self) -> None:
+        """Release connections; the store is not used afterwards."""
+
+
+def check_reward(reward: int) -> int:
+    """The reward as a plain int, or ValueError: only 0 and 1 (not True/False, not 1.0) are rewards."""
+    if isinstance(reward, bool) or not isinstance(reward, Integral) or reward not in (0, 1):
+        raise ValueError(f"reward: must be the integer 0 or 1, got {reward!r}")
+    return int(reward)
+
+
+def apply_prior(
+    counts: Counts, prior: Prior | Mapping[tuple[str, str], Prior]
+) -> dict[tuple[str, str], BetaPosterior]:
+    """Posterior per (context, arm): prior pseudo-counts plus observed successes and failures.
+
+    One ``Prior`` applies to every pair that has counts. A mapping of priors names the pairs wanted
+    (pairs without feedback yet get their prior alone; counts for pairs it leaves out are ignored,
+    e.g. arms of an older model).
+    """
+    if isinstance(prior, Prior):
+        return {key: prior.posterior(s, f) for key, (s, f) in counts.items()}
+    return {key: p.posterior(*counts.get(key, (0, 0))) for key, p in prior.items()}
+
+
+class CountsCache:
+    """Counts kept for ``ttl_s`` seconds in-process; a store's own writes invalidate them at once.
+
+    A read that started before an invalidation does not put its (possibly older) snapshot back:
+    the generation number changed under it. So after ``record_reward`` returns, ``counts()`` from
+    the same process includes that reward.
+    """
+
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if not (math.isfinite(ttl_s) and ttl_s >= 0):
+            raise ValueError(f"cache_ttl_s: must be a finite number >= 0, got {ttl_s!r}")
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._value: Counts | None = None
+        self._loaded_at = 0.0
+
+    def get(self, load: Callable[[], Counts]) -> Counts:
+        now = self._clock()
+        with self._lock:
+            if self._value is not None and now - self._loaded_at < self.ttl_s:
+                return dict(self._value)
+            generation = self._generation
+        value = load()
+        with self._lock:
+            if generation == self._generation and self.ttl_s > 0:
+                self._value, self._loaded_at = value, now
+        return dict(value)
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._value = None

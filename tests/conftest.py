@@ -1,0 +1,58 @@
+"""Fixtures shared by the whole suite: small seeded markets and one trained model per session."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+# Keep XGBoost / OpenMP from oversubscribing the CI machine while several processes run.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+TEST_SEED = 20261123
+REDIS_URL = os.environ.get("UPLIFT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(scope="session")
+def test_seed() -> int:
+    return TEST_SEED
+
+
+@pytest.fixture(scope="session")
+def trained_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models/ folder with one current version trained on a small seeded market."""
+    from services.trainer.data import from_market
+    from services.trainer.pipeline import train
+    from services.trainer.settings import TrainerSettings
+    from shared.synthetic import MarketConfig, generate_market
+
+    out = tmp_path_factory.mktemp("models")
+    market = generate_market(MarketConfig(rows=40_000, seed=TEST_SEED, impression_users=5_000))
+    train(from_market(market), out, TrainerSettings(n_jobs=2, holdout_sample_rows=2_000))
+    return out
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A real Redis (CI starts one). Missing Redis fails loudly unless UPLIFT_SKIP_REDIS=1."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("UPLIFT_SKIP_REDIS") == "1":
+            pytest.skip(f"no Redis at {REDIS_URL} and UPLIFT_SKIP_REDIS=1")
+        pytest.fail(f"no Redis answers at {REDIS_URL} ({exc}); start one or set UPLIFT_TEST_REDIS_URL")
+    return REDIS_URL
+
+
+@pytest.fixture()
+def redis_namespace(redis_url: str) -> Iterator[str]:
+    ns = f"test-{uuid.uuid4().hex[:10]}"
+    yield ns
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(f"{ns}:*"))
+    if keys:
+        client.delete(*keys)

@@ -1,0 +1,84 @@
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from services.api.main import create_app
+from services.api.settings import ApiSettings
+from shared.artifacts import resolve_current
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sample_users(models_dir: Path, n: int) -> list[dict[str, Any]]:
+    version_dir, manifest = resolve_current(models_dir)
+    frame = pd.read_parquet(version_dir / "holdout_sample.parquet").head(n)
+    feats = manifest.features.names
+    return [
+        {"user_id": str(r["user_id"]), "features": {k: r[k] for k in feats}}
+        for r in frame.astype(object).to_dict(orient="records")
+    ]
+
+
+@contextmanager
+def run_api(env: dict[str, str], port: int | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real `uplift serve` process on a free port; yields (base URL, process) once /ready answers."""
+    port = port or free_port()
+    full_env = {**os.environ, **env}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--log-level", "warning"],
+        env=full_env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            try:
+                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"API did not become ready (exit code {proc.poll()})")
+            time.sleep(0.1)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture()
+def settings(trained_models: Path, tmp_path: Path) -> ApiSettings:
+    return ApiSettings(
+        models_dir=trained_models, data_dir=tmp_path / "var", max_batch=50, max_body_bytes=200_000
+    )
+
+
+@pytest.fixture()
+def client(settings: ApiSettings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def users(trained_models: Path) -> list[dict[str, Any]]:
+    return sample_users(trained_models, 60)
