@@ -14,6 +14,7 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from shared.bundle import ModelBundle
+from shared.ranking_features import pair_matrix
 
 T = TypeVar("T")
 
@@ -34,8 +35,24 @@ def score(bundle: ModelBundle, features: Sequence[dict[str, Any]]) -> Scores:
     return Scores(X, mu, effects, np.argmax(effects, axis=1), bundle.segments(effects))
 
 
-def effects_dict(bundle: ModelBundle, row: np.ndarray) -> dict[str, float]:
-    return {arm: float(v) for arm, v in zip(bundle.arms[1:], row, strict=True)}
+def top_items(bundle: ModelBundle, user_rows: np.ndarray, top_k: int) -> list[list[str]]:
+    """The ranker's top ``top_k`` catalog items for each encoded user, in one booster call.
+
+    XGBoost's ``inplace_predict`` costs ~0.3 ms per call whatever its size here, against ~2 µs per
+    (user, item) row, so a batch of treated users is scored as one stacked matrix.
+    """
+    cat = bundle.catalog
+    if bundle.ranker is None or cat is None or len(user_rows) == 0:
+        return [[] for _ in range(len(user_rows))]
+    n_items = len(cat.item_ids)
+    users = np.repeat(user_rows, n_items, axis=0)
+    items = np.tile(cat.encoded, (len(user_rows), 1))
+    scores = np.asarray(bundle.ranker.inplace_predict(pair_matrix(users, items, bundle.cross_idx)))
+    scores = scores.reshape(len(user_rows), n_items)
+    k = min(top_k, n_items)
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.take_along_axis(part, np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1), axis=1)
+    return [cat.item_ids[row].astype(str).tolist() for row in order]
 
 
 # Up to this many users are scored on the event loop: one user takes ~50 µs, less than the thread-pool

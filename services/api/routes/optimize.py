@@ -1,17 +1,20 @@
 from __future__ import annotations
 
+import json
 import secrets
 import time
 import uuid
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter
+from fastapi.responses import Response
 
 from services.api.deps import StateDep, require_model
 from services.api.metrics import ASSIGNMENTS
 from services.api.routes.predict import check_batch
-from services.api.schemas import Decision, OptimizeRequest, OptimizeResponse, Policy, PolicyTotals
-from services.api.scoring import Scores, effects_dict, off_loop_if_large, score
+from services.api.schemas import OptimizeRequest, OptimizeResponse, Policy
+from services.api.scoring import Scores, off_loop_if_large, score, top_items
 from services.api.state import AppState, LoadedModel
 from shared.bandit import Assignment, BetaPosterior, choice_probabilities, thompson_choose
 from shared.bundle import ModelBundle
@@ -60,17 +63,8 @@ def _apply_budget(
     propensity[forced] = 1.0
 
 
-def _items(bundle: ModelBundle, user_row: np.ndarray, treated: bool, top_k: int) -> list[str]:
-    if bundle.catalog is None:
-        return []
-    if not treated:
-        return bundle.catalog.top_sellers[:top_k]
-    ids, _ = bundle.rank_items(user_row)
-    return [str(i) for i in ids[:top_k]]
-
-
 @router.post("/optimize", response_model=OptimizeResponse)
-async def optimize(body: OptimizeRequest, state: StateDep) -> OptimizeResponse:
+async def optimize(body: OptimizeRequest, state: StateDep) -> Response:
     """Budgeted targeting plus a Thompson-sampled arm per user (context = segment).
 
     Each segment's posterior per arm starts from the model's own prediction (worth
@@ -84,7 +78,7 @@ async def optimize(body: OptimizeRequest, state: StateDep) -> OptimizeResponse:
     return await off_loop_if_large(len(body.users), lambda: _optimize(body, model, state))
 
 
-def _optimize(body: OptimizeRequest, model: LoadedModel, state: AppState) -> OptimizeResponse:
+def _optimize(body: OptimizeRequest, model: LoadedModel, state: AppState) -> Response:
     bundle, pol = model.bundle, body.policy
     seed = pol.seed if pol.seed is not None else secrets.randbits(63)
     s = score(bundle, [u.features for u in body.users])
@@ -94,24 +88,29 @@ def _optimize(body: OptimizeRequest, model: LoadedModel, state: AppState) -> Opt
     treated = chosen > 0
     effect_of_choice = np.where(treated, s.effects[rows, np.maximum(chosen - 1, 0)], 0.0)
     top_k = pol.top_k or state.settings.top_k
+    items = _items(bundle, s.X, treated, top_k)
     now = time.time()
-    decisions: list[Decision] = []
+    arms = bundle.arms
+    effects = s.effects.tolist()
+    best = s.best.tolist()
+    props = propensity.tolist()
+    decisions: list[dict[str, Any]] = []
     records: list[Assignment] = []
     for i, user in enumerate(body.users):
         aid = uuid.uuid4().hex
-        arm, seg = bundle.arms[chosen[i]], str(s.segments[i])
-        records.append(Assignment(aid, seg, arm, float(propensity[i]), now))
+        arm, seg = arms[chosen[i]], str(s.segments[i])
+        records.append(Assignment(aid, seg, arm, props[i], now))
         decisions.append(
-            Decision(
-                user_id=user.user_id,
-                arm=arm,
-                assignment_id=aid,
-                propensity=float(propensity[i]),
-                cate=float(s.effects[i, s.best[i]]),
-                effects=effects_dict(bundle, s.effects[i]),
-                segment=seg,
-                items=_items(bundle, s.X[i], bool(treated[i]), top_k),
-            )
+            {
+                "user_id": user.user_id,
+                "arm": arm,
+                "assignment_id": aid,
+                "propensity": props[i],
+                "cate": effects[i][best[i]],
+                "effects": dict(zip(arms[1:], effects[i], strict=True)),
+                "segment": seg,
+                "items": items[i],
+            }
         )
     # Persist before answering, so feedback for any returned id is always found.
     state.store.record_assignments(records)
@@ -122,11 +121,26 @@ def _optimize(body: OptimizeRequest, model: LoadedModel, state: AppState) -> Opt
     own = totals(
         float(effect_of_choice.sum()), int(treated.sum()), pol.value_per_conversion, pol.cost_per_treatment
     )
-    return OptimizeResponse(
-        model_version=bundle.version,
-        seed=seed,
-        decisions=decisions,
-        policy=PolicyTotals.model_validate(own.to_dict()),
-        treat_all=PolicyTotals.model_validate(baselines["treat_all"].to_dict()),
-        random=PolicyTotals.model_validate(baselines["random"].to_dict()),
-    )
+    # Plain JSON, like /predict: OptimizeResponse documents the shape, re-validating our own numbers
+    # would cost more than the scoring.
+    payload = {
+        "model_version": bundle.version,
+        "seed": seed,
+        "decisions": decisions,
+        "policy": own.to_dict(),
+        "treat_all": baselines["treat_all"].to_dict(),
+        "random": baselines["random"].to_dict(),
+    }
+    return Response(json.dumps(payload), media_type="application/json")
+
+
+def _items(bundle: ModelBundle, X: np.ndarray, treated: np.ndarray, top_k: int) -> list[list[str]]:
+    """The ranker's items for users on the recommendation arm, top sellers for control."""
+    if bundle.catalog is None:
+        return [[] for _ in range(len(treated))]
+    control = bundle.catalog.top_sellers[:top_k]
+    out = [control for _ in range(len(treated))]
+    idx = np.flatnonzero(treated)
+    for i, ranked in zip(idx.tolist(), top_items(bundle, X[idx], top_k), strict=True):
+        out[i] = ranked
+    return out
