@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import json
 import secrets
 import time
 import uuid
 from typing import Any
 
 import numpy as np
+import orjson
 from fastapi import APIRouter
 from fastapi.responses import Response
 
@@ -131,7 +131,7 @@ def _optimize(body: OptimizeRequest, model: LoadedModel, state: AppState) -> Res
         "treat_all": baselines["treat_all"].to_dict(),
         "random": baselines["random"].to_dict(),
     }
-    return Response(json.dumps(payload), media_type="application/json")
+    return Response(orjson.dumps(payload), media_type="application/json")
 
 
 def _items(bundle: ModelBundle, X: np.ndarray, treated: np.ndarray, top_k: int) -> list[list[str]]:

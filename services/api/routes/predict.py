@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-import json
-
+import orjson
 from fastapi import APIRouter
 from fastapi.responses import Response
 
@@ -47,5 +46,5 @@ def _predict(body: PredictRequest, model: LoadedModel) -> Response:
         }
         for i, u in enumerate(body.users)
     ]
-    payload = json.dumps({"model_version": bundle.version, "predictions": preds})
+    payload = orjson.dumps({"model_version": bundle.version, "predictions": preds})
     return Response(payload, media_type="application/json")
