@@ -7,7 +7,18 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from services.api import errors
 from services.api.metrics import ObserveAndLimit
-from services.api.routes import admin, bandit, feedback, health, metrics, model, optimize, predict, recommend
+from services.api.routes import (
+    admin,
+    bandit,
+    experiments,
+    feedback,
+    health,
+    metrics,
+    model,
+    optimize,
+    predict,
+    recommend,
+)
 from services.api.settings import ApiSettings
 from services.api.state import lifespan
 
@@ -22,7 +33,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for r in (predict, optimize, recommend, feedback, bandit, model, health, admin, metrics):
+    for r in (predict, optimize, recommend, feedback, bandit, model, health, admin, metrics, experiments):
         app.include_router(r.router)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])

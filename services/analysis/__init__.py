@@ -1,0 +1,1 @@
+"""`uplift analyze`: the experiment decision report from a CSV/Parquet file."""
