@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "services.analysis.commands",
     "services.api.commands",
     "services.dashboard.commands",
+    "services.space.commands",
 )
 
 
