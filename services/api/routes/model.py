@@ -7,7 +7,8 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 
 from services.api.deps import ModelDep, StateDep
-from shared.policy import policy_curve
+from shared.metrics import qini_curve, uplift_curve
+from shared.policy import budget_mask, evaluate_policy, policy_curve
 from shared.segments import SEGMENTS, segment_labels
 
 router = APIRouter(prefix="/model", tags=["model"])
@@ -73,8 +74,15 @@ def curve(
     lower: Annotated[float | None, Query()] = None,
     upper: Annotated[float | None, Query()] = None,
     points: Annotated[int, Query(ge=2, le=1001)] = 101,
+    budget: Annotated[
+        float | None, Query(ge=0, description="Spend cap over the sample; marks the policy's cut-off.")
+    ] = None,
 ) -> dict[str, Any]:
-    """Profit and ROI against the share targeted, on the held-out sample, with its segment mix."""
+    """Profit and ROI against the share targeted, on the held-out sample, with its segment mix.
+
+    With ``budget``, also the policy's own cut-off (positive expected profit, best first, within
+    the budget) and its totals against treating everyone and treating as many users at random.
+    """
     b = model.bundle
     frame = _sample(model, 10**9)
     if frame.empty:
@@ -94,4 +102,65 @@ def curve(
     for share in out["share"]:
         top = seg[order[: round(share * n)]]
         mix.append({s: int((top == s).sum()) for s in SEGMENTS})
-    return {"n_users": n, "lower": lo, "upper": hi, **out, "segment_mix": mix}
+    result = {"n_users": n, "lower": lo, "upper": hi, **out, "segment_mix": mix}
+    if budget is not None:
+        result["chosen"] = _chosen(effects, seg, value_per_conversion, cost_per_treatment, budget)
+    return result
+
+
+def _chosen(effects: np.ndarray, seg: np.ndarray, value: float, cost: float, budget: float) -> dict[str, Any]:
+    mask = budget_mask(effects, value, cost, budget)
+    totals = {k: v.to_dict() for k, v in evaluate_policy(effects, mask, value, cost).items()}
+    mix = {s: int((seg[mask] == s).sum()) for s in SEGMENTS}
+    return {"budget": budget, "share": float(mask.mean()), **totals, "segment_mix": mix}
+
+
+def _downsample(x: np.ndarray, y: np.ndarray, points: int) -> dict[str, list[float]]:
+    idx = np.unique(np.linspace(0, len(x) - 1, points).round().astype(int))
+    return {"x": (x[idx] / x[-1]).tolist(), "y": y[idx].tolist()}
+
+
+def _curve_set(
+    y: np.ndarray, treated: np.ndarray, effect: np.ndarray, truth: np.ndarray | None, points: int
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kind, fn in (("qini", qini_curve), ("uplift", uplift_curve)):
+        x, v = fn(y, treated, effect)
+        curves = {"model": _downsample(x, v, points), "random": {"x": [0.0, 1.0], "y": [0.0, float(v[-1])]}}
+        if truth is not None:
+            curves["oracle"] = _downsample(*fn(y, treated, truth), points)
+        out[kind] = curves
+    return out
+
+
+def _truth(frame: Any, arm: str, *, single: bool) -> np.ndarray | None:
+    """The arm's true effect per user when the data is synthetic (``true_cate`` is one arm's only)."""
+    if f"true_cate_{arm}" in frame.columns:
+        return np.asarray(frame[f"true_cate_{arm}"].to_numpy(dtype=np.float64))
+    if single and "true_cate" in frame.columns:
+        return np.asarray(frame["true_cate"].to_numpy(dtype=np.float64))
+    return None
+
+
+@router.get("/curves")
+def curves(model: ModelDep, points: Annotated[int, Query(ge=2, le=1001)] = 101) -> dict[str, Any]:
+    """Qini and uplift curves per treatment arm on the held-out sample (model, random, oracle if known)."""
+    b, data = model.bundle, model.bundle.manifest.data
+    frame = _sample(model, 10**9)
+    if frame.empty:
+        return {"n_users": 0, "arms": {}}
+    X, _ = b.schema.encode_frame(frame[b.schema.names])
+    mu = b.predict_outcomes(X)
+    effects = mu[:, 1:] - mu[:, :1]
+    t = frame[data.treatment_column].astype(str).to_numpy()
+    y = frame[data.outcome_column].to_numpy(dtype=np.float64)
+    arms: dict[str, Any] = {}
+    for k, arm in enumerate(b.arms[1:]):
+        rows = (t == arm) | (t == data.control)
+        treated = (t[rows] == arm).astype(np.int8)
+        truth = _truth(frame, arm, single=effects.shape[1] == 1)
+        arms[arm] = {
+            "n_users": int(rows.sum()),
+            **_curve_set(y[rows], treated, effects[rows, k], None if truth is None else truth[rows], points),
+        }
+    return {"n_users": len(frame), "arms": arms}

@@ -1,0 +1,90 @@
+"""A real API process for the dashboard tests, and a real `uplift dashboard` process for the browser."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.services.api.conftest import free_port, run_api
+
+APP = Path(__file__).resolve().parents[3] / "services" / "dashboard" / "app.py"
+PAGES = {
+    "pages/policy_simulator.py": "Policy simulator",
+    "pages/model_quality.py": "Model quality",
+    "pages/live_bandit.py": "Live bandit",
+    "pages/score_user.py": "Score a user",
+    "pages/experiment_analysis.py": "Experiment analysis",
+}
+
+
+def api_env(models_dir: Path, data_dir: Path) -> dict[str, str]:
+    return {"UPLIFT_MODELS_DIR": str(models_dir), "UPLIFT_DATA_DIR": str(data_dir)}
+
+
+@pytest.fixture(scope="session")
+def api_url(trained_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real `uplift serve` for the dashboard tests, with its own bandit store."""
+    with run_api(api_env(trained_models, tmp_path_factory.mktemp("var"))) as (url, _):
+        yield url
+
+
+@pytest.fixture()
+def dashboard_env(api_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """AppTest runs the app in this process: point its settings at the test API."""
+    monkeypatch.setenv("UPLIFT_API_URL", api_url)
+    monkeypatch.delenv("UPLIFT_API_KEY", raising=False)
+    return api_url
+
+
+def open_page(page: str) -> AppTest:
+    """The app as a visitor opens it, switched to one page and run (no exception allowed)."""
+    at = AppTest.from_file(str(APP), default_timeout=90).run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def chart_descriptions(at: AppTest) -> list[str]:
+    return [json.loads(c.proto.spec).get("description", "") for c in at.get("vega_lite_chart")]
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def run_dashboard(api_url: str) -> Iterator[str]:
+    """A real `uplift dashboard` (streamlit run) process on a free port; yields its URL once healthy."""
+    port = free_port()
+    env = {**os.environ, "UPLIFT_API_URL": api_url}
+    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "dashboard", "--port", str(port)], env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"dashboard did not become healthy (exit code {proc.poll()})")
+            time.sleep(0.2)
+        yield url
+    finally:
+        stop(proc)

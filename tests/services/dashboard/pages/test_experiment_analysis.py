@@ -1,0 +1,67 @@
+import httpx
+import pytest
+from scipy import stats
+
+from services.dashboard.charts import posterior_chart
+from tests.services.dashboard.conftest import chart_descriptions, open_page
+
+
+def _report(url, variants, allocation=None):
+    body = {"metric_type": "binary", "metric": "conversion", "control": "A", "alpha": 0.05}
+    body |= {
+        "override_srm": False,
+        "variants": variants,
+        "allocation": allocation or {v["name"]: 1.0 for v in variants},
+    }
+    return httpx.post(f"{url}/experiments/analyze", json=body).json()
+
+
+def test_page_shows_the_apis_decision_and_follows_edited_counts(dashboard_env):
+    url = dashboard_env
+    at = open_page("pages/experiment_analysis.py")
+    assert [t.value for t in at.title] == ["Experiment analysis"]
+    names = [at.text_input(key=f"exp_name_{i}").value for i in range(2)]
+    variants = [
+        {
+            "name": n,
+            "users": int(at.number_input(key=f"exp_users_{i}").value),
+            "conversions": int(at.number_input(key=f"exp_conv_{i}").value),
+        }
+        for i, n in enumerate(names)
+    ]
+    expected = _report(url, variants)
+    shown = " ".join(e.value for e in [*at.success, *at.info, *at.warning, *at.error])
+    assert f"Decision: {expected['decision']['outcome']}" in shown
+    assert "Sample ratio OK" in shown
+    best = max(expected["bayesian"]["variants"], key=lambda v: v["prob_best"])
+    assert f"best {best['name']} with P(best) {best['prob_best']:.3f}" in " ".join(chart_descriptions(at))
+
+    # Far more users in B than the planned 50/50: the sample-ratio check must fail and effects be withheld.
+    at.number_input(key="exp_users_1").set_value(15_000).run()
+    assert not at.exception
+    variants[1]["users"] = 15_000
+    assert _report(url, variants)["decision"]["outcome"] == "withheld"
+    assert any("Sample ratio mismatch" in e.value for e in at.error)
+    assert any("Decision: withheld" in e.value for e in at.error)
+
+
+def test_impossible_counts_show_the_apis_field_and_rule(dashboard_env):
+    at = open_page("pages/experiment_analysis.py")
+    at.number_input(key="exp_conv_1").set_value(10**6).run()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert "variants[1].conversions" in at.error[0].value and "must not exceed users" in at.error[0].value
+
+
+def test_posterior_chart_draws_the_stated_beta_density():
+    variants = [
+        {"name": "A", "distribution": "Beta(121, 881)", "ci": [0.10, 0.14], "prob_best": 0.03},
+        {"name": "B", "distribution": "Beta(151, 861)", "ci": [0.13, 0.17], "prob_best": 0.97},
+    ]
+    data = posterior_chart(variants).to_dict()["datasets"]
+    rows = next(iter(data.values()))
+    a = [r for r in rows if r["variant"] == "A"]
+    peak = max(a, key=lambda r: r["density"])
+    assert peak["value"] == pytest.approx(120 / 1000, abs=0.002)  # the mode of Beta(121, 881)
+    assert peak["density"] == pytest.approx(stats.beta(121, 881).pdf(peak["value"]))
+    assert posterior_chart([{**variants[0], "distribution": "Gamma(1, 2)"}]) is None

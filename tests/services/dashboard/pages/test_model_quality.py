@@ -1,0 +1,23 @@
+import httpx
+
+from tests.services.dashboard.conftest import chart_descriptions, open_page
+
+
+def test_page_shows_the_serving_models_evaluation(dashboard_env):
+    url = dashboard_env
+    at = open_page("pages/model_quality.py")
+    assert [t.value for t in at.title] == ["Model quality"]
+    assert not at.error
+    evaluation = httpx.get(f"{url}/model/evaluation").json()
+    arm, res = next(iter(evaluation["arms"].items()))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Qini (model)"] == f"{res['qini']:.4f}"
+    assert metrics["Qini (oracle)"] == f"{res['qini_oracle']:.4f}"  # synthetic: the truth is known
+    assert metrics["Pearson(CATE, truth)"] == f"{res['pearson_cate_truth']:.4f}"
+    charts = chart_descriptions(at)
+    assert "Qini curve: model, oracle, random" in charts
+    assert "Uplift curve: model, oracle, random" in charts
+    arms = httpx.get(f"{url}/model").json()["data"]["arms"]
+    for a in arms:  # one importance chart per outcome model
+        assert any(d.startswith(f"outcome model, arm {a}") for d in charts)
+    assert f"Arm {arm} against control {arms[0]}" in [s.value for s in at.subheader]
