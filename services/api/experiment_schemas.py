@@ -110,7 +110,9 @@ class ComparisonOut(BaseModel):
 
 class PosteriorOut(BaseModel):
     name: str
-    distribution: str
+    distribution: str = Field(description="Human-readable posterior, e.g. 'Beta(121, 881)'.")
+    family: Literal["beta", "normal"]
+    params: dict[str, float] = Field(description="alpha/beta for 'beta', mean/sd for 'normal'.")
     mean: float
     ci: tuple[float, float]
     prob_best: float

@@ -6,7 +6,6 @@ reader, and the browser test, can read what the chart currently shows.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import altair as alt
@@ -262,22 +261,19 @@ def regret_chart(history: list[dict[str, Any]]) -> alt.Chart:
     )
 
 
-_BETA = re.compile(r"^Beta\(([\d.eE+-]+), ([\d.eE+-]+)\)$")
-_NORMAL = re.compile(r"^Normal\(([\d.eE+-]+), sd=([\d.eE+-]+)\)$")
-
-
-def _frozen(distribution: str) -> Any:
-    """A scipy distribution from the API's label, e.g. 'Beta(121, 881)' or 'Normal(5.2, sd=0.12)'."""
-    if m := _BETA.match(distribution):
-        return stats.beta(float(m[1]), float(m[2]))
-    if m := _NORMAL.match(distribution):
-        return stats.norm(float(m[1]), float(m[2]))
+def _frozen(variant: dict[str, Any]) -> Any:
+    """A scipy distribution from the posterior the API states in numbers (family and params)."""
+    params = variant.get("params") or {}
+    if variant.get("family") == "beta":
+        return stats.beta(params["alpha"], params["beta"])
+    if variant.get("family") == "normal":
+        return stats.norm(params["mean"], params["sd"])
     return None
 
 
 def posterior_chart(variants: list[dict[str, Any]], points: int = 400) -> alt.Chart | None:
-    """Each variant's posterior density as the API states it; None if a label is not one we can draw."""
-    dists = [_frozen(v["distribution"]) for v in variants]
+    """Each variant's posterior density as the API states it; None for a family we cannot draw."""
+    dists = [_frozen(v) for v in variants]
     if any(d is None for d in dists):
         return None
     width = max(v["ci"][1] for v in variants) - min(v["ci"][0] for v in variants)

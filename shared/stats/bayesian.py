@@ -34,6 +34,10 @@ _Frozen = Any  # a frozen scipy.stats distribution (scipy ships no type for it)
 class VariantPosterior:
     name: str
     distribution: str
+    # The same posterior in numbers, so a client can draw it without parsing ``distribution``:
+    # family "beta" with alpha/beta, or "normal" with mean/sd.
+    family: str
+    params: dict[str, float]
     mean: float
     ci: tuple[float, float]
     prob_best: float
@@ -178,7 +182,8 @@ def bayesian_compare(
     tail = (1 - level) / 2
     posts = [
         VariantPosterior(
-            name=v.name, distribution=_describe(d, binary), mean=float(d.mean()),
+            name=v.name, distribution=_describe(d, binary), family="beta" if binary else "normal",
+            params=_params(d, binary), mean=float(d.mean()),
             ci=(float(d.ppf(tail)), float(d.ppf(1 - tail))), prob_best=float(b), expected_loss=float(el),
         )
         for v, d, b, el in zip(variants, dists, best, loss, strict=True)
@@ -196,6 +201,12 @@ def bayesian_compare(
         prior="Beta(1, 1)" if binary else "flat", level=level, variants=posts, lifts=lifts,
         note=f"no variation in {flat}: their posteriors are near point masses" if flat else None,
     )  # fmt: skip
+
+
+def _params(d: _Frozen, binary: bool) -> dict[str, float]:
+    if binary:
+        return {"alpha": float(d.args[0]), "beta": float(d.args[1])}
+    return {"mean": float(d.mean()), "sd": float(d.std())}
 
 
 def _describe(d: _Frozen, binary: bool) -> str:

@@ -86,3 +86,19 @@ def test_zero_variance_and_zero_conversions_stay_finite():
     zero = bayesian_compare([ConversionVariant("A", 50, 0), ConversionVariant("B", 50, 0)])
     assert zero.lifts[0].prob_beats_control == pytest.approx(0.5, abs=1e-6)
     assert zero.lifts[0].relative is not None and np.isfinite(zero.lifts[0].relative.high)
+
+
+def test_posteriors_are_stated_in_numbers():
+    binary = bayesian_compare([ConversionVariant("A", 1000, 120), ConversionVariant("B", 1000, 150)], "A")
+    assert [(v.family, v.params) for v in binary.variants] == [
+        ("beta", {"alpha": 121.0, "beta": 881.0}),
+        ("beta", {"alpha": 151.0, "beta": 851.0}),
+    ]
+    assert binary.variants[0].distribution == "Beta(121, 881)"
+    # Normal posterior of the mean: sd = sample sd / sqrt(n).
+    a = ContinuousVariant("A", 400, 2000.0, 2000.0 * 5.0 + 399 * 4.0)  # mean 5, variance 4
+    b = ContinuousVariant("B", 400, 2100.0, 2100.0 * 5.25 + 399 * 4.0)
+    post = bayesian_compare([a, b], "A").variants[0]
+    assert post.family == "normal"
+    assert post.params["mean"] == pytest.approx(5.0)
+    assert post.params["sd"] == pytest.approx(2.0 / np.sqrt(400), rel=1e-6)

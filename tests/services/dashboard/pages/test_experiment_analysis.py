@@ -55,8 +55,20 @@ def test_impossible_counts_show_the_apis_field_and_rule(dashboard_env):
 
 def test_posterior_chart_draws_the_stated_beta_density():
     variants = [
-        {"name": "A", "distribution": "Beta(121, 881)", "ci": [0.10, 0.14], "prob_best": 0.03},
-        {"name": "B", "distribution": "Beta(151, 861)", "ci": [0.13, 0.17], "prob_best": 0.97},
+        {
+            "name": "A",
+            "family": "beta",
+            "params": {"alpha": 121, "beta": 881},
+            "ci": [0.10, 0.14],
+            "prob_best": 0.03,
+        },
+        {
+            "name": "B",
+            "family": "beta",
+            "params": {"alpha": 151, "beta": 861},
+            "ci": [0.13, 0.17],
+            "prob_best": 0.97,
+        },
     ]
     data = posterior_chart(variants).to_dict()["datasets"]
     rows = next(iter(data.values()))
@@ -64,4 +76,4 @@ def test_posterior_chart_draws_the_stated_beta_density():
     peak = max(a, key=lambda r: r["density"])
     assert peak["value"] == pytest.approx(120 / 1000, abs=0.002)  # the mode of Beta(121, 881)
     assert peak["density"] == pytest.approx(stats.beta(121, 881).pdf(peak["value"]))
-    assert posterior_chart([{**variants[0], "distribution": "Gamma(1, 2)"}]) is None
+    assert posterior_chart([{**variants[0], "family": "gamma"}]) is None
