@@ -55,6 +55,9 @@ class DataDescription(BaseModel):
     outcome_kind: Literal["binary", "continuous"]
     control: str
     arms: list[str] = Field(min_length=2)
+    id_column: str | None = None
+    # What /optimize's value and the bandit's reward mean for this outcome (binary or continuous).
+    optimize_rule: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
 

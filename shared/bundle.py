@@ -18,7 +18,7 @@ from shared.artifacts import ArtifactError, Manifest, resolve_current, verify
 from shared.onnx_runtime import PARITY_TOL, OnnxModel, parity_error
 from shared.ranking_features import cross_indices, pair_matrix
 from shared.schema import FeatureSchema
-from shared.segments import segment_labels
+from shared.segments import segment_codes, segment_labels
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,11 @@ class ModelBundle:
     def segments(self, effects: np.ndarray) -> np.ndarray:
         seg = self.manifest.segments
         return segment_labels(effects, seg.lower, seg.upper)
+
+    def segment_codes(self, effects: np.ndarray) -> np.ndarray:
+        """Index into ``shared.segments.SEGMENTS`` per user: the batch path avoids Python strings."""
+        seg = self.manifest.segments
+        return segment_codes(effects, seg.lower, seg.upper)
 
     def rank_items(
         self, user_row: np.ndarray, candidates: list[str] | None = None

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-if TYPE_CHECKING:  # pandas is only needed for frames; the API's record path avoids its import cost
+if TYPE_CHECKING:  # pandas/pyarrow serve frames and batches; the API's record path avoids their import cost
     import pandas as pd
+    import pyarrow as pa
 
 FeatureKind = Literal["numeric", "categorical"]
 
@@ -159,6 +160,44 @@ class FeatureSchema(BaseModel):
             valid = codes >= 0
             out[np.flatnonzero(valid), j + codes[valid]] = 1.0
             j += k
+        return out, int(unseen_rows.sum())
+
+    def encode_arrow(self, table: pa.Table | pa.RecordBatch) -> tuple[np.ndarray, int]:
+        """Same matrix as ``encode_frame`` straight from Arrow columns (the batch-scoring path).
+
+        Category lookups run in Arrow (``index_in``) instead of pandas indexes: several times faster
+        on large batches, and no Python objects per value.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        missing = [n for n in self.names if n not in table.schema.names]
+        if missing:
+            raise SchemaError(missing[0], "required feature column is missing")
+        n = table.num_rows
+        out = np.zeros((n, self.n_encoded), dtype=np.float32)
+        unseen_rows = np.zeros(n, dtype=bool)
+        j = 0
+        for f in self.features:
+            col = table.column(f.name)
+            if f.kind == "numeric":
+                try:
+                    out[:, j] = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    raise SchemaError(f.name, "must be numeric") from exc
+                j += 1
+                continue
+            assert f.categories is not None
+            if pa.types.is_boolean(col.type):
+                col = pc.if_else(col, "True", "False")  # training recorded bools as "True"/"False"
+            values = pc.cast(col, pa.string())
+            codes = pc.fill_null(pc.index_in(values, value_set=pa.array(f.categories)), -1)
+            codes_np = np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64)
+            present = np.asarray(pc.is_valid(values).to_numpy(zero_copy_only=False), dtype=bool)
+            unseen_rows |= (codes_np < 0) & present
+            valid = np.flatnonzero(codes_np >= 0)
+            out[valid, j + codes_np[valid]] = 1.0
+            j += len(f.categories)
         return out, int(unseen_rows.sum())
 
     def encode_records(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:

@@ -22,8 +22,8 @@ SEGMENTS = (PERSUADABLE, NEUTRAL, SLEEPING_DOG)
 PLACEBO_QUANTILE = 0.975
 
 
-def segment_labels(effects: np.ndarray, lower: float, upper: float) -> np.ndarray:
-    """Segment per user from an (n,) or (n, arms) effect matrix."""
+def segment_codes(effects: np.ndarray, lower: float, upper: float) -> np.ndarray:
+    """Index into ``SEGMENTS`` per user (int8), from an (n,) or (n, arms) effect matrix."""
     if lower > upper:
         raise ValueError(f"lower: must not exceed upper ({lower} > {upper})")
     e = np.asarray(effects, dtype=np.float64)
@@ -31,10 +31,15 @@ def segment_labels(effects: np.ndarray, lower: float, upper: float) -> np.ndarra
         e = e[:, None]
     if e.ndim != 2:
         raise ValueError(f"effects: must be 1-D or 2-D, got {e.ndim} dimensions")
-    out = np.full(len(e), NEUTRAL, dtype=object)
-    out[(e < lower).all(axis=1)] = SLEEPING_DOG
-    out[(e > upper).any(axis=1)] = PERSUADABLE
+    out = np.full(len(e), SEGMENTS.index(NEUTRAL), dtype=np.int8)
+    out[(e < lower).all(axis=1)] = SEGMENTS.index(SLEEPING_DOG)
+    out[(e > upper).any(axis=1)] = SEGMENTS.index(PERSUADABLE)
     return out
+
+
+def segment_labels(effects: np.ndarray, lower: float, upper: float) -> np.ndarray:
+    """Segment name per user from an (n,) or (n, arms) effect matrix."""
+    return np.asarray(SEGMENTS, dtype=object)[segment_codes(effects, lower, upper)]
 
 
 def placebo_thresholds(

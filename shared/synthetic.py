@@ -25,7 +25,8 @@ REGIONS = ("north", "south", "east", "west", "central")
 CHANNELS = ("organic", "paid_search", "social", "email", "referral")
 ITEM_CATEGORIES = ("fashion", "electronics", "home", "beauty", "sports", "books", "toys", "grocery")
 
-# Columns the generator writes that a model must never see as features.
+# Columns the generator writes that a model must never see as features (multi-arm markets add
+# ``p_arm<k>`` and ``true_cate_<k>`` per treatment arm; ``is_truth_column`` covers both).
 TRUTH_COLUMNS = ("true_cate", "p_control", "p_treated", "response_type")
 ID_COLUMN = "user_id"
 TREATMENT_COLUMN = "treatment"
@@ -41,8 +42,12 @@ class MarketConfig:
     n_items: int = 200
     impression_users: int = 60_000
     impressions_per_user: int = 10
+    # Arms including control: 2 is the recommendations-vs-top-sellers test; 3 adds a discount coupon.
+    n_arms: int = 2
 
     def __post_init__(self) -> None:
+        if self.n_arms not in (2, 3):
+            raise ValueError(f"n_arms: must be 2 or 3 (control, recommendations, coupon), got {self.n_arms}")
         if self.rows <= 0:
             raise ValueError(f"rows: must be a positive integer, got {self.rows}")
         if not 0.0 < self.treatment_share < 1.0:
@@ -64,16 +69,31 @@ class Market:
 
     def describe(self) -> dict[str, object]:
         u = self.users
-        return {
+        out: dict[str, object] = {
             "source": "synthetic",
             **asdict(self.config),
-            "treated_share": float(u[TREATMENT_COLUMN].mean()),
+            "treated_share": float((u[TREATMENT_COLUMN] != 0).mean()),
             "conversion_rate": float(u[OUTCOME_COLUMN].mean()),
-            "true_ate": float(u["true_cate"].mean()),
+        }
+        if self.config.n_arms == 2:
+            out["true_ate"] = float(u["true_cate"].mean())
+        else:
+            out["true_ate"] = {str(k): float(u[truth_column(k)].mean()) for k in range(1, self.config.n_arms)}
+        return {
+            **out,
             "response_type_shares": {
                 k: float(v) for k, v in u["response_type"].value_counts(normalize=True).items()
             },
         }
+
+
+def truth_column(arm: object) -> str:
+    """Column holding the true effect of ``arm`` against control in a multi-arm market."""
+    return f"true_cate_{arm}"
+
+
+def is_truth_column(name: str) -> bool:
+    return name in TRUTH_COLUMNS or name.startswith(("true_cate_", "p_arm"))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -172,6 +192,17 @@ def _outcome_logits(f: pd.DataFrame, rtype: np.ndarray) -> tuple[np.ndarray, np.
     return b, t
 
 
+def _coupon_shift(f: pd.DataFrame) -> np.ndarray:
+    """Logit shift of the third arm (a discount coupon): it moves deal seekers, not loyal members.
+
+    Deliberately different from the recommendation arm's pockets, so a learner that merely copies
+    one arm's effect to the other fails the per-arm recovery test.
+    """
+    aff = f["discount_affinity"].to_numpy()
+    gold = (f["loyalty_tier"] == "gold").to_numpy()
+    return np.where(aff > 0.5, 0.6 + 1.5 * (aff - 0.5), 0.0) - np.where(gold, 0.5, 0.0)
+
+
 def _catalog(rng: np.random.Generator, n_items: int) -> pd.DataFrame:
     cats = rng.choice(np.array(ITEM_CATEGORIES, dtype=object), size=n_items)
     price = np.round(np.exp(rng.normal(3.6, 0.8, n_items)), 2)
@@ -244,20 +275,39 @@ def generate_market(config: MarketConfig) -> Market:
     b, t = _outcome_logits(users, rtype)
     p0 = _sigmoid(b)
     p1 = _sigmoid(b + t)
-    treated = (rng.random(n) < config.treatment_share).astype(np.int8)
-    p = np.where(treated == 1, p1, p0)
+    if config.n_arms == 2:
+        treated = (rng.random(n) < config.treatment_share).astype(np.int8)
+        p = np.where(treated == 1, p1, p0)
+    else:
+        treated, p = _assign_arms(rng, config, p0, [p1, _sigmoid(b + _coupon_shift(users))])
     converted = (rng.random(n) < p).astype(np.int8)
     basket = np.exp(rng.normal(0.0, 0.35, n)) * users["avg_order_value"].to_numpy()
     users[TREATMENT_COLUMN] = treated
     users[OUTCOME_COLUMN] = converted
     users[REVENUE_COLUMN] = np.round(converted * basket, 2)
     users["p_control"] = p0
-    users["p_treated"] = p1
-    users["true_cate"] = p1 - p0
+    if config.n_arms == 2:
+        users["p_treated"] = p1
+        users["true_cate"] = p1 - p0
+    else:
+        for k, pk in enumerate([p1, _sigmoid(b + _coupon_shift(users))], start=1):
+            users[f"p_arm{k}"] = pk
+            users[truth_column(k)] = pk - p0
     users["response_type"] = rtype
     catalog = _catalog(rng, config.n_items)
     impressions = _impressions(rng, users, catalog, config.impression_users, config.impressions_per_user)
     return Market(users=users, catalog=catalog, impressions=impressions, config=config)
+
+
+def _assign_arms(
+    rng: np.random.Generator, config: MarketConfig, p0: np.ndarray, treated_p: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Randomize to control (1 − share) or one of the treatment arms (share split evenly)."""
+    k = len(treated_p)
+    probs = [1.0 - config.treatment_share] + [config.treatment_share / k] * k
+    arm = rng.choice(k + 1, size=len(p0), p=probs).astype(np.int8)
+    p = np.choose(arm, [p0, *treated_p])
+    return arm, p
 
 
 def sibling_paths(path: str) -> tuple[str, str]:

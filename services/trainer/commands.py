@@ -51,15 +51,21 @@ def generate(
     propensity: Annotated[
         float, typer.Option(help="Share of users randomized to treatment, in (0, 1).")
     ] = 0.5,
+    arms: Annotated[
+        int,
+        typer.Option(help="Arms incl. control: 2, or 3 to add a discount coupon (true_cate_<arm> columns)."),
+    ] = 2,
 ) -> None:
     """Write a seeded synthetic "hard market" (users with `true_cate`, item catalog, impression log)."""
     if rows <= 0:
         raise fail(f"--rows: must be a positive integer, got {rows}")
+    if arms not in (2, 3):
+        raise fail(f"--arms: must be 2 or 3, got {arms}")
     _check_share(propensity, "--propensity")
     _check_out_parent(out, "--out")
     from shared.synthetic import MarketConfig, generate_market, sibling_paths
 
-    market = generate_market(MarketConfig(rows=rows, seed=seed, treatment_share=propensity))
+    market = generate_market(MarketConfig(rows=rows, seed=seed, treatment_share=propensity, n_arms=arms))
     catalog_path, impressions_path = sibling_paths(str(out))
     meta = {b"uplift.market": json.dumps(market.describe()).encode()}
     import pyarrow as pa
@@ -74,6 +80,26 @@ def generate(
     )
 
 
+def _split_names(values: list[str] | None) -> list[str]:
+    """Repeated options and comma-separated lists both work: `--exclude a,b --exclude c`."""
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+def _settings(n_jobs: int | None) -> Any:
+    from pydantic import ValidationError
+
+    from services.trainer.settings import TrainerSettings
+
+    try:
+        settings = TrainerSettings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise fail(f"UPLIFT_{str(err['loc'][0]).upper()}: {err['msg']}") from exc
+    if n_jobs is not None:
+        settings = settings.model_copy(update={"n_jobs": n_jobs})
+    return settings
+
+
 def train(
     out: Annotated[
         Path, typer.Option(help="Models folder; a new version is written inside and marked current.")
@@ -85,6 +111,46 @@ def train(
         int, typer.Option(help="Seed for data generation, split and models; recorded in the manifest.")
     ] = 7,
     propensity: Annotated[float, typer.Option(help="Synthetic treatment share, in (0, 1).")] = 0.5,
+    arms: Annotated[
+        int, typer.Option(help="Synthetic arms incl. control: 2, or 3 to add a discount-coupon arm.")
+    ] = 2,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Your experiment log (.csv, .csv.gz or .parquet) instead of synthetic data."),
+    ] = None,
+    treatment: Annotated[
+        str | None, typer.Option(help="With --data: column holding each row's arm (2 or more values).")
+    ] = None,
+    outcome: Annotated[
+        str | None, typer.Option(help="With --data: outcome column (0/1, or an amount such as spend).")
+    ] = None,
+    control: Annotated[
+        str | None, typer.Option(help="With --data: the control arm's value (default: the arm 0).")
+    ] = None,
+    features: Annotated[
+        list[str] | None, typer.Option(help="With --data: feature columns (default: all other columns).")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="With --data: columns never used (IDs, post-treatment outcomes).")
+    ] = None,
+    categorical: Annotated[
+        list[str] | None, typer.Option(help="With --data: numeric-looking columns to treat as categories.")
+    ] = None,
+    id_column: Annotated[
+        str | None, typer.Option(help="With --data: row ID column (checked unique, never a feature).")
+    ] = None,
+    outcome_kind: Annotated[
+        str, typer.Option(help="auto (0/1 → binary, other numbers → continuous), binary or continuous.")
+    ] = "auto",
+    expected_split: Annotated[
+        str | None,
+        typer.Option(
+            help='Designed arm shares for the SRM check, e.g. "No E-Mail=1,Mens E-Mail=1" (default: even).'
+        ),
+    ] = None,
+    fail_on_srm: Annotated[
+        bool, typer.Option(help="Fail (instead of warn) when the arm counts mismatch the expected split.")
+    ] = False,
     lower: Annotated[
         float | None, typer.Option(help="Segment threshold below which a user is a Sleeping Dog.")
     ] = None,
@@ -93,7 +159,8 @@ def train(
     ] = None,
     n_jobs: Annotated[int | None, typer.Option(help="XGBoost threads (0 = all cores).")] = None,
 ) -> None:
-    """Train the T-Learner and ranker, evaluate on a held-out split, publish `models/<version>/`."""
+    """Train the T-Learner (and the ranker on synthetic data), evaluate on a held-out split, publish
+    `models/<version>/`. Your own data: `--data log.csv --treatment arm --outcome converted`."""
     if rows <= 0:
         raise fail(f"--rows: must be a positive integer, got {rows}")
     _check_share(propensity, "--propensity")
@@ -102,31 +169,133 @@ def train(
         raise fail("--lower/--upper: give both thresholds or neither (the placebo rule picks them)")
     if lower is not None and upper is not None and lower > upper:
         raise fail(f"--lower: must not exceed --upper ({lower} > {upper})")
-    from pydantic import ValidationError
-
-    from services.trainer.data import from_market
+    if outcome_kind not in ("auto", "binary", "continuous"):
+        raise fail(f"--outcome-kind: must be auto, binary or continuous, got {outcome_kind!r}")
+    if arms not in (2, 3):
+        raise fail(f"--arms: must be 2 or 3, got {arms}")
+    if data is not None and (treatment is None or outcome is None):
+        raise fail("--treatment/--outcome: both are required with --data")
     from services.trainer.pipeline import train as run
-    from services.trainer.settings import TrainerSettings
+    from services.trainer.validate import DataError, parse_split
     from shared.artifacts import ArtifactError
-    from shared.synthetic import MarketConfig, generate_market
 
-    try:
-        settings = TrainerSettings()
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise fail(f"UPLIFT_{str(err['loc'][0]).upper()}: {err['msg']}") from exc
-    if n_jobs is not None:
-        settings = settings.model_copy(update={"n_jobs": n_jobs})
+    settings = _settings(n_jobs)
     report = _progress()
-    report(f"generate synthetic market ({rows} users, seed {seed})")
-    data = from_market(generate_market(MarketConfig(rows=rows, seed=seed, treatment_share=propensity)))
+    try:
+        if data is not None:
+            report(f"read {data}")
+            training = _file_data(
+                data,
+                treatment,
+                outcome,
+                control,
+                features,
+                exclude,
+                categorical,
+                id_column,
+                outcome_kind,
+                seed,
+            )
+            split = parse_split(expected_split) if expected_split else None
+        else:
+            training, split = _synthetic_data(rows, seed, propensity, arms, report)
+        report("validate")
+        checked = training.validate(split, settings.limits())
+    except DataError as exc:
+        raise fail(str(exc)) from exc
+    for warning in checked.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if fail_on_srm and checked.srm.mismatch:
+        raise fail(f"{training.treatment}: {checked.srm.message()}")
     thresholds = (lower, upper) if lower is not None and upper is not None else None
     try:
-        result = run(data, out, settings, thresholds=thresholds, progress=report)
+        result = run(training, out, settings, thresholds=thresholds, progress=report)
     except (ArtifactError, ValueError) as exc:
         raise fail(str(exc)) from exc
     _print_summary(result.metrics)
     typer.echo(f"published {result.path} (current); timings {result.timings}")
+
+
+def _synthetic_data(rows: int, seed: int, propensity: float, arms: int, report: Any) -> tuple[Any, Any]:
+    from services.trainer.data import from_market, market_split
+    from shared.synthetic import MarketConfig, generate_market
+
+    config = MarketConfig(rows=rows, seed=seed, treatment_share=propensity, n_arms=arms)
+    report(f"generate synthetic market ({rows} users, {arms} arms, seed {seed})")
+    return from_market(generate_market(config)), market_split(config)
+
+
+def _file_data(
+    path: Path,
+    treatment: str | None,
+    outcome: str | None,
+    control: str | None,
+    features: list[str] | None,
+    exclude: list[str] | None,
+    categorical: list[str] | None,
+    id_column: str | None,
+    outcome_kind: str,
+    seed: int,
+) -> Any:
+    from services.trainer.data import FileSpec, from_file
+
+    assert treatment is not None and outcome is not None
+    spec = FileSpec(
+        path=path,
+        treatment=treatment,
+        outcome=outcome,
+        control=control,
+        features=_split_names(features),
+        exclude=_split_names(exclude),
+        categorical=_split_names(categorical),
+        id_column=id_column,
+        outcome_kind=outcome_kind,  # type: ignore[arg-type]  # checked against the three values above
+        seed=seed,
+    )
+    return from_file(spec)
+
+
+def score(
+    data: Annotated[
+        Path, typer.Option(help="Rows to score (.csv, .csv.gz or .parquet) with the model's features.")
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Output file (.parquet or .csv): CATE per arm, segment, chosen arm (+ ID).")
+    ],
+    models: Annotated[Path, typer.Option(help="Models folder; its current version scores.")] = Path("models"),
+    batch_rows: Annotated[
+        int, typer.Option(help="Rows per streamed batch (memory grows with it).")
+    ] = 100_000,
+    min_effect: Annotated[
+        float, typer.Option(help="Chosen arm: the best treatment if its effect exceeds this, else control.")
+    ] = 0.0,
+    n_jobs: Annotated[int, typer.Option(help="XGBoost threads (0 = all cores).")] = 0,
+) -> None:
+    """Batch-score a file in streamed batches with flat memory, with the current model."""
+    if batch_rows <= 0:
+        raise fail(f"--batch-rows: must be a positive integer, got {batch_rows}")
+    if n_jobs < 0:
+        raise fail(f"--n-jobs: must not be negative, got {n_jobs}")
+    _check_out_parent(out, "--out")
+    from services.trainer.scoring import load_for_batch, score_file
+    from services.trainer.validate import DataError
+    from shared.artifacts import ArtifactError
+
+    try:
+        bundle = load_for_batch(models, n_jobs)
+        summary = score_file(bundle, data, out, batch_rows=batch_rows, min_effect=min_effect)
+    except (ArtifactError, DataError) as exc:
+        raise fail(str(exc)) from exc
+    if summary.unseen_category_rows:
+        typer.echo(
+            f"warning: {summary.unseen_category_rows} row(s) had a category unseen at training; "
+            "scored with an all-zero one-hot block for that feature (like a missing value)",
+            err=True,
+        )
+    typer.echo(
+        f"scored {summary.rows} rows with model {bundle.version} in {summary.seconds:.2f} s "
+        f"({summary.rows_per_s:,.0f} rows/s); chosen arms {summary.chosen}; wrote {out}"
+    )
 
 
 def _print_summary(metrics: dict[str, Any]) -> None:
@@ -153,3 +322,4 @@ def _print_summary(metrics: dict[str, Any]) -> None:
 def register(app: typer.Typer) -> None:
     app.command()(generate)
     app.command()(train)
+    app.command()(score)

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from services.trainer import ingest
+from services.trainer.validate import (
+    DataError,
+    Limits,
+    OutcomeKindArg,
+    ValidationReport,
+    require_columns,
+    resolve_control,
+    validate_frame,
+)
 from shared import synthetic as syn
 from shared.schema import FeatureSchema
+
+# How a category the model never saw is scored: stated here once, recorded in every manifest.
+UNSEEN_CATEGORY_RULE = (
+    "batch scoring (uplift score): encoded as an all-zero one-hot block, like a missing value, and "
+    "the affected rows are counted in the summary; API: rejected with 422 naming the allowed values"
+)
 
 
 @dataclass
@@ -27,24 +45,43 @@ class TrainingData:
     impressions: pd.DataFrame | None = None
     id_column: str | None = None
     description: dict[str, Any] = field(default_factory=dict)
+    outcome_kind: OutcomeKindArg = "auto"
 
     @property
     def has_truth(self) -> bool:
         return "true_cate" in self.frame.columns
 
+    def truth(self, arm: Any) -> np.ndarray | None:
+        """The known true effect of ``arm`` per row (synthetic data only), else None."""
+        col = syn.truth_column(arm)
+        if col in self.frame.columns:
+            return self.frame[col].to_numpy()
+        return None
+
     def schema(self) -> FeatureSchema:
         return FeatureSchema.infer(self.frame[self.features], categorical=self.categorical)
 
+    def validate(
+        self, expected_split: dict[str, float] | None = None, limits: Limits | None = None
+    ) -> ValidationReport:
+        report = validate_frame(
+            self.frame,
+            treatment=self.treatment,
+            outcome=self.outcome,
+            features=self.features,
+            control=self.control,
+            id_column=self.id_column,
+            outcome_kind=self.outcome_kind,
+            expected_split=expected_split,
+            limits=limits or Limits(),
+        )
+        self.description["validation"] = report.to_dict()
+        return report
+
 
 def from_market(market: syn.Market) -> TrainingData:
-    excluded = {
-        syn.ID_COLUMN,
-        syn.TREATMENT_COLUMN,
-        syn.OUTCOME_COLUMN,
-        syn.REVENUE_COLUMN,
-        *syn.TRUTH_COLUMNS,
-    }
-    features = [c for c in market.users.columns if c not in excluded]
+    excluded = {syn.ID_COLUMN, syn.TREATMENT_COLUMN, syn.OUTCOME_COLUMN, syn.REVENUE_COLUMN}
+    features = [c for c in market.users.columns if c not in excluded and not syn.is_truth_column(c)]
     return TrainingData(
         frame=market.users,
         features=features,
@@ -57,6 +94,83 @@ def from_market(market: syn.Market) -> TrainingData:
         impressions=market.impressions,
         id_column=syn.ID_COLUMN,
         description=market.describe(),
+    )
+
+
+def market_split(config: syn.MarketConfig) -> dict[str, float]:
+    """The split the generator randomized to: control 1 − share, the rest even over treatment arms."""
+    k = config.n_arms - 1
+    return {
+        "0": 1.0 - config.treatment_share,
+        **{str(a): config.treatment_share / k for a in range(1, k + 1)},
+    }
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """What the user said about their file on the command line."""
+
+    path: Path
+    treatment: str
+    outcome: str
+    control: str | None = None
+    features: Sequence[str] = ()
+    exclude: Sequence[str] = ()
+    categorical: Sequence[str] = ()
+    id_column: str | None = None
+    outcome_kind: OutcomeKindArg = "auto"
+    seed: int = 7
+
+
+def _feature_columns(spec: FileSpec, available: list[str]) -> list[str]:
+    require_columns(
+        available,
+        {
+            "--treatment": [spec.treatment],
+            "--outcome": [spec.outcome],
+            "--features": list(spec.features),
+            "--exclude": list(spec.exclude),
+            "--categorical": list(spec.categorical),
+            "--id-column": [spec.id_column] if spec.id_column else [],
+        },
+    )
+    not_features = {spec.treatment, spec.outcome, spec.id_column, *spec.exclude}
+    for col in spec.features:
+        if col in not_features:
+            raise DataError(col, "is named by --features and also as treatment, outcome, ID or --exclude")
+    chosen = list(spec.features) or [c for c in available if c not in not_features]
+    bad_cat = [c for c in spec.categorical if c not in chosen]
+    if bad_cat:
+        raise DataError(bad_cat[0], "named by --categorical but is not a feature (excluded or not selected)")
+    return chosen
+
+
+def from_file(spec: FileSpec) -> TrainingData:
+    """Read only the needed columns of a CSV/Parquet experiment log; types inferred by pyarrow."""
+    types = ingest.column_types(spec.path)
+    features = _feature_columns(spec, list(types))
+    wanted = [spec.treatment, spec.outcome, *([spec.id_column] if spec.id_column else []), *features]
+    frame = ingest.read_frame(spec.path, wanted)
+    control = resolve_control(frame[spec.treatment], spec.control)
+    description = {
+        "format": ingest.file_format(spec.path),
+        "columns": {c: str(types[c]) for c in wanted},
+        "excluded": sorted(set(types) - set(wanted)),
+        "unseen_category_rule": UNSEEN_CATEGORY_RULE,
+    }
+    return TrainingData(
+        frame=frame,
+        features=features,
+        treatment=spec.treatment,
+        outcome=spec.outcome,
+        control=control,
+        source="file",
+        seed=spec.seed,
+        path=str(spec.path),
+        categorical=list(spec.categorical),
+        id_column=spec.id_column,
+        description=description,
+        outcome_kind=spec.outcome_kind,
     )
 
 

@@ -15,6 +15,14 @@ def _downsample_curve(x: np.ndarray, y: np.ndarray, points: int = 201) -> dict[s
     return {"x": [float(v) for v in x[idx] / x[-1]], "y": [float(v) for v in y[idx]]}
 
 
+def _uplift_at(y: np.ndarray, treated: np.ndarray, effect: np.ndarray, k: float) -> float | None:
+    """None when the top share holds only one arm (tiny or extreme data), instead of failing the run."""
+    try:
+        return uplift_at_k(y, treated, effect, k)
+    except ValueError:
+        return None
+
+
 def evaluate_arm(
     y: np.ndarray, treated: np.ndarray, effect: np.ndarray, response: np.ndarray, truth: np.ndarray | None
 ) -> dict[str, Any]:
@@ -25,8 +33,8 @@ def evaluate_arm(
         "qini_random": 0.0,
         # A response model targets likely buyers; showing its Qini makes the case for uplift modelling.
         "qini_response_model": qini_auc(y, treated, response),
-        "uplift_at_10pct": uplift_at_k(y, treated, effect, 0.1),
-        "uplift_at_30pct": uplift_at_k(y, treated, effect, 0.3),
+        "uplift_at_10pct": _uplift_at(y, treated, effect, 0.1),
+        "uplift_at_30pct": _uplift_at(y, treated, effect, 0.3),
         "ate_observed": float(y[treated == 1].mean() - y[treated == 0].mean()),
         "ate_predicted": float(effect.mean()),
         "deciles": uplift_by_decile(y, treated, effect),

@@ -36,6 +36,23 @@ from shared.onnx_runtime import export_booster
 from shared.segments import PLACEBO_QUANTILE, SEGMENTS, placebo_thresholds, segment_labels
 
 Step = Callable[[str], Any]
+TRUTH_PREFIX = "true_cate_"
+
+# What /optimize means for each kind of outcome; stored in the manifest (GET /model shows it).
+OPTIMIZE_RULES = {
+    "binary": (
+        "effects are changes in conversion probability; /optimize values a user at "
+        "effect × value_per_conversion − cost_per_treatment; bandit reward = converted (0/1), "
+        "priors = the model's mean predicted conversion per segment and arm"
+    ),
+    "continuous": (
+        "effects are in the outcome's own unit (e.g. dollars of spend); call /optimize with "
+        "value_per_conversion = 1 (or your margin per unit) so a user is valued at "
+        "effect × value_per_conversion − cost_per_treatment and 'incremental_conversions' reads as "
+        "incremental outcome; bandit reward stays 0/1 = a non-zero outcome (the user bought), priors "
+        "= the held-out share of non-zero outcomes per segment and arm"
+    ),
+}
 
 
 @dataclass
@@ -91,6 +108,7 @@ def train(
     learner_args: dict[str, Any] = {
         "n_estimators": settings.max_trees,
         "control": data.control,
+        "outcome": data.outcome_kind,
         "n_jobs": settings.n_jobs,
         "random_state": data.seed,
     }
@@ -111,11 +129,7 @@ def train(
             else f"placebo: ±{PLACEBO_QUANTILE:.1%} quantile of |effect| from a shuffled-treatment refit"
         )
         metrics = _evaluate(data, model, mu, effects, placebo_effects, test, y, t, lower, upper)
-        priors = (
-            _bandit_priors(mu, segment_labels(effects, lower, upper), model)
-            if model.outcome_kind_ == "binary"
-            else {}
-        )
+        priors = _bandit_priors(mu, segment_labels(effects, lower, upper), model, y[test], t[test])
     ranker_result = None
     if data.catalog is not None and data.impressions is not None:
         with timer.step("fit ranker"):
@@ -154,6 +168,8 @@ def train(
                     outcome_kind=model.outcome_kind_,
                     control=_arm_label(data.control),
                     arms=[_arm_label(a) for a in model.arms_],
+                    id_column=data.id_column,
+                    optimize_rule=OPTIMIZE_RULES[model.outcome_kind_],
                     extra=data.description,
                 ),
                 features=schema,
@@ -186,29 +202,55 @@ def _evaluate(
     upper: float,
 ) -> dict[str, Any]:
     yt, tt = y[test], t[test]
-    truth_all = data.frame["true_cate"].to_numpy()[test] if data.has_truth else None
+    truth_all = _truth_matrix(data, model, test)
     arms: dict[str, Any] = {}
     placebo_2d = placebo_effects.reshape(len(placebo_effects), -1)
     for k, arm in enumerate(model.treatment_arms):
         rows = (tt == arm) | (tt == model.control)
         treated = (tt[rows] == arm).astype(np.int8)
-        truth = truth_all[rows] if truth_all is not None and effects.shape[1] == 1 else None
+        truth = truth_all[rows, k] if truth_all is not None else None
         res = evaluate_arm(yt[rows], treated, effects[rows, k], mu[rows, k + 1], truth)
         res["qini_placebo"] = evaluate_arm(yt[rows], treated, placebo_2d[rows, k], mu[rows, k + 1], None)[
             "qini"
         ]
         arms[_arm_label(arm)] = res
-    seg = evaluate_segments(effects, lower, upper, truth_all if effects.shape[1] == 1 else None)
+    seg = evaluate_segments(effects, lower, upper, truth_all)
     return {"arms": arms, "segments": seg, "outcome_kind": model.outcome_kind_}
 
 
-def _bandit_priors(mu: np.ndarray, segments: np.ndarray, model: TLearner) -> dict[str, dict[str, float]]:
-    """Mean predicted outcome per segment and arm on held-out users (segments with < 20 users skipped)."""
+def _truth_matrix(data: TrainingData, model: TLearner, test: np.ndarray) -> np.ndarray | None:
+    """Known true effects of the held-out rows, one column per treatment arm (synthetic data only)."""
+    if data.has_truth and len(model.treatment_arms) == 1:
+        return data.frame["true_cate"].to_numpy()[test][:, None]
+    cols = [data.truth(a) for a in model.treatment_arms]
+    if any(c is None for c in cols):
+        return None
+    return np.column_stack([c[test] for c in cols if c is not None])
+
+
+def _bandit_priors(
+    mu: np.ndarray, segments: np.ndarray, model: TLearner, y: np.ndarray, t: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """The bandit's starting belief per segment and arm, on held-out users (segments < 20 users skipped).
+
+    Binary outcome: the mean predicted conversion. Continuous outcome: the bandit's reward is still
+    0/1 (a non-zero outcome), so its prior is the observed share of non-zero outcomes in that arm.
+    """
     out: dict[str, dict[str, float]] = {}
     for seg in SEGMENTS:
         rows = segments == seg
-        if rows.sum() >= 20:
+        if rows.sum() < 20:
+            continue
+        if model.outcome_kind_ == "binary":
             out[seg] = {_arm_label(a): float(mu[rows, k].mean()) for k, a in enumerate(model.arms_)}
+            continue
+        shares = {}
+        for a in model.arms_:
+            arm_rows = rows & (t == a)
+            if arm_rows.sum() >= 20:
+                shares[_arm_label(a)] = float((y[arm_rows] != 0).mean())
+        if shares:
+            out[seg] = shares
     return out
 
 
@@ -245,5 +287,7 @@ def _write_holdout_sample(
     rng = np.random.default_rng(data.seed + 3)
     pick = np.sort(rng.choice(idx, size=min(rows, len(idx)), replace=False))
     cols = [c for c in (data.id_column, *data.features, data.treatment, data.outcome) if c]
-    cols += [c for c in ("true_cate", "p_control", "p_treated") if c in frame.columns]
+    cols += [
+        c for c in frame.columns if c in ("true_cate", "p_control", "p_treated") or c.startswith(TRUTH_PREFIX)
+    ]
     frame.iloc[pick][cols].to_parquet(stage / "holdout_sample.parquet", index=False)

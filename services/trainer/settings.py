@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.trainer.validate import Limits
+
 
 class TrainerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="UPLIFT_", extra="ignore")
@@ -18,3 +20,10 @@ class TrainerSettings(BaseSettings):
     max_trees: int = Field(default=400, ge=1)
     ranker_trees: int = Field(default=150, ge=1)
     holdout_sample_rows: int = Field(default=5000, ge=0)
+    # Data checks before any fit (see services/trainer/validate.py).
+    min_rows_per_arm: int = Field(default=100, ge=1)
+    min_positives_per_arm: int = Field(default=20, ge=1)
+    srm_alpha: float = Field(default=0.001, gt=0.0, lt=1.0)
+
+    def limits(self) -> Limits:
+        return Limits(self.min_rows_per_arm, self.min_positives_per_arm, self.srm_alpha)
