@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 TICKS = os.sysconf("SC_CLK_TCK")
+POLICY = {"budget": 1e9, "cost_per_treatment": 0.5, "value_per_conversion": 20.0}
 TARGETS = {
     "cpu_ms_per_predict": 0.4,
     "predict_1_p99_ms_c8": 5.0,
@@ -69,11 +70,13 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def _worker(port: int, req: bytes, n: int, lat: list[float], errors: list[int]) -> None:
+async def _worker(
+    port: int, reqs: list[bytes], offset: int, n: int, lat: list[float], errors: list[int]
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    for _ in range(n):
+    for i in range(n):
         start = time.perf_counter()
-        writer.write(req)
+        writer.write(reqs[(offset + i) % len(reqs)])
         status = await _read_response(reader)
         lat.append(time.perf_counter() - start)
         if status != 200:
@@ -81,19 +84,21 @@ async def _worker(port: int, req: bytes, n: int, lat: list[float], errors: list[
     writer.close()
 
 
-async def drive(port: int, req: bytes, concurrency: int, total: int) -> tuple[list[float], list[int], float]:
+async def drive(
+    port: int, reqs: list[bytes], concurrency: int, total: int
+) -> tuple[list[float], list[int], float]:
     lat: list[float] = []
     errors: list[int] = []
     per = max(1, total // concurrency)
     start = time.perf_counter()
-    await asyncio.gather(*(_worker(port, req, per, lat, errors) for _ in range(concurrency)))
+    await asyncio.gather(*(_worker(port, reqs, k * 7919, per, lat, errors) for k in range(concurrency)))
     return lat, errors, time.perf_counter() - start
 
 
-def scenario(pid: int, port: int, req: bytes, concurrency: int, total: int) -> dict[str, Any]:
-    asyncio.run(drive(port, req, concurrency, min(total, 200)))  # warm-up of this shape
+def scenario(pid: int, port: int, reqs: list[bytes], concurrency: int, total: int) -> dict[str, Any]:
+    asyncio.run(drive(port, reqs, concurrency, min(total, 200)))  # warm-up of this shape
     cpu0 = cpu_seconds(pid)
-    lat, errors, wall = asyncio.run(drive(port, req, concurrency, total))
+    lat, errors, wall = asyncio.run(drive(port, reqs, concurrency, total))
     cpu = cpu_seconds(pid) - cpu0
     ms = np.array(lat) * 1e3
     return {
@@ -163,10 +168,14 @@ def main() -> int:
                     time.sleep(0.02)
             ready_s = time.perf_counter() - start
             users = users_from(models, 1000)
-            policy = {"budget": 1e9, "cost_per_treatment": 0.5, "value_per_conversion": 20.0, "seed": 1}
-            predict1 = request_bytes("/predict", {"users": users[:1]})
-            optimize1 = request_bytes("/optimize", {"users": users[:1], "policy": policy})
-            predict1000 = request_bytes("/predict", {"users": users})
+            # Distinct users per request (and a seed per /optimize request), cycled: the same request
+            # over and over would measure one user's branch (treated or not) and nothing else.
+            predict1 = [request_bytes("/predict", {"users": [u]}) for u in users]
+            optimize1 = [
+                request_bytes("/optimize", {"users": [u], "policy": {**POLICY, "seed": i}})
+                for i, u in enumerate(users)
+            ]
+            predict1000 = [request_bytes("/predict", {"users": users})]
             results: dict[str, Any] = {"predict_1": [], "optimize_1": [], "predict_1000": []}
             for c in (1, 8, 32):
                 results["predict_1"].append(scenario(proc.pid, port, predict1, c, args.requests))
