@@ -153,3 +153,21 @@ def test_feature_types_checked_not_coerced(client, users):
     assert math.isfinite(
         client.post("/predict", json={"users": [_user(users, age=34)]}).json()["predictions"][0]["cate"]
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "rule"),
+    [
+        ({"age": "old"}, "must be a number"),
+        ({"device": "fridge"}, "unseen category"),
+        ({"age": ...}, "missing"),
+    ],
+)
+def test_batch_errors_name_the_user(client, users, change, rule):
+    # 40 users take the column-wise encoding path; the error still names the user and the feature.
+    batch = [{"user_id": f"u{i}", "features": dict(users[i % len(users)]["features"])} for i in range(40)]
+    batch[37] = {**_user(users, **change), "user_id": "u37"}
+    res = client.post("/predict", json={"users": batch})
+    assert res.status_code == 422
+    detail = res.json()["detail"][0]
+    assert detail["field"] == f"users[37].features.{next(iter(change))}" and rule in detail["rule"]
