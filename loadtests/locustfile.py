@@ -10,30 +10,23 @@ send the same feedback stream. Locust costs ~0.6 ms of client CPU per request on
 
 from __future__ import annotations
 
-import json
 import os
 import random
+import sys
 from pathlib import Path
-from typing import Any
 
-import pandas as pd
 from locust import HttpUser, between, task
+
+# The benchmark and the load test read users the same way (the serving model's held-out sample).
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_latency import users_from
 
 MODELS_DIR = Path(os.environ.get("UPLIFT_MODELS_DIR", "models"))
 SEED = int(os.environ.get("UPLIFT_LOCUST_SEED", "7"))
 API_KEY = os.environ.get("UPLIFT_API_KEY")
 
 
-def _load_users(models: Path, n: int = 2000) -> list[dict[str, Any]]:
-    version = (models / "CURRENT").read_text().strip()
-    manifest = json.loads((models / version / "manifest.json").read_text())
-    names = [f["name"] for f in manifest["features"]["features"]]
-    frame = pd.read_parquet(models / version / "holdout_sample.parquet").head(n)
-    rows = frame[names].astype(object).to_dict(orient="records")
-    return [{"user_id": f"u{i}", "features": r} for i, r in enumerate(rows)]
-
-
-USERS = _load_users(MODELS_DIR)
+USERS = users_from(MODELS_DIR, 2000)
 
 
 class ApiUser(HttpUser):

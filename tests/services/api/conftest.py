@@ -35,35 +35,47 @@ def sample_users(models_dir: Path, n: int) -> list[dict[str, Any]]:
     ]
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @contextmanager
-def run_api(env: dict[str, str], port: int | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A real `uplift serve` process on a free port; yields (base URL, process) once /ready answers."""
-    port = port or free_port()
-    full_env = {**os.environ, **env}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--log-level", "warning"],
-        env=full_env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+def running(
+    argv: list[str], env: dict[str, str], health_url: str, timeout_s: float = 30.0
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real child process, yielded once ``health_url`` answers 200, and stopped afterwards."""
+    proc = subprocess.Popen(argv, env={**os.environ, **env})
+    deadline = time.monotonic() + timeout_s
     try:
         while True:
             try:
-                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                if httpx.get(health_url, timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"API did not become ready (exit code {proc.poll()})")
+                raise RuntimeError(f"{argv[3]} did not become healthy (exit code {proc.poll()})")
             time.sleep(0.1)
-        yield url, proc
+        yield proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(proc)
+
+
+@contextmanager
+def run_api(env: dict[str, str], port: int | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real `uplift serve` process on a free port; yields (base URL, process) once /ready answers."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--log-level", "warning"]
+    with running(argv, env, f"{url}/ready") as proc:
+        yield url, proc
 
 
 @pytest.fixture()

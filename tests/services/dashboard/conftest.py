@@ -1,20 +1,15 @@
 """A real API process for the dashboard tests, and a real `uplift dashboard` process for the browser."""
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.services.api.conftest import free_port, run_api
+from tests.services.api.conftest import free_port, run_api, running
 
 APP = Path(__file__).resolve().parents[3] / "services" / "dashboard" / "app.py"
 PAGES = {
@@ -57,34 +52,11 @@ def chart_descriptions(at: AppTest) -> list[str]:
     return [json.loads(c.proto.spec).get("description", "") for c in at.get("vega_lite_chart")]
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @contextmanager
 def run_dashboard(api_url: str) -> Iterator[str]:
     """A real `uplift dashboard` (streamlit run) process on a free port; yields its URL once healthy."""
     port = free_port()
-    env = {**os.environ, "UPLIFT_API_URL": api_url}
-    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "dashboard", "--port", str(port)], env=env)
+    argv = [sys.executable, "-m", "services.cli", "dashboard", "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"dashboard did not become healthy (exit code {proc.poll()})")
-            time.sleep(0.2)
+    with running(argv, {"UPLIFT_API_URL": api_url}, f"{url}/_stcore/health", timeout_s=60):
         yield url
-    finally:
-        stop(proc)
