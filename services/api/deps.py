@@ -20,6 +20,13 @@ async def get_state(request: Request) -> AppState:
     return state
 
 
+def state_of(request: Request) -> AppState:
+    """The loaded state for the scoring routes, which take ``Request`` (free in FastAPI) instead of
+    ``StateDep``: a nested dependency costs ~30 µs to resolve, a tenth of a one-user /predict."""
+    state: AppState = request.app.state.uplift
+    return state
+
+
 def require_model(state: AppState) -> LoadedModel:
     """The serving model, or 503 with the reason (hot routes call this instead of a second dependency)."""
     if state.model is None:

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from services.api.deps import StateDep, require_model
+from services.api.deps import require_model, state_of
 from services.api.metrics import ASSIGNMENTS
 from services.api.routes.predict import check_batch
 from services.api.schemas import OptimizeRequest, OptimizeResponse, Policy
@@ -64,7 +64,7 @@ def _apply_budget(
 
 
 @router.post("/optimize", response_model=OptimizeResponse)
-async def optimize(body: OptimizeRequest, state: StateDep) -> Response:
+async def optimize(body: OptimizeRequest, request: Request) -> Response:
     """Budgeted targeting plus a Thompson-sampled arm per user (context = segment).
 
     Each segment's posterior per arm starts from the model's own prediction (worth
@@ -72,6 +72,7 @@ async def optimize(body: OptimizeRequest, state: StateDep) -> Response:
     θ·value − cost; users the budget cannot cover get control with propensity 1. The ranker's
     items go with the recommendation arm, top sellers with control.
     """
+    state = state_of(request)
     check_batch(len(body.users), state.settings.max_batch)
     model = require_model(state)
     # Small batches inline (SQLite's WAL commit without fsync is tens of µs); large ones off the loop.

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from services.api.deps import StateDep, require_model
+from services.api.deps import require_model, state_of
 from services.api.errors import PayloadTooLargeError
 from services.api.schemas import PredictRequest, PredictResponse
 from services.api.scoring import off_loop_if_large, score
@@ -19,8 +19,9 @@ def check_batch(n: int, limit: int) -> None:
 
 
 @router.post("/predict", response_model=PredictResponse)
-async def predict(body: PredictRequest, state: StateDep) -> Response:
+async def predict(body: PredictRequest, request: Request) -> Response:
     """CATE, outcome probabilities and segment for one user or a bounded batch."""
+    state = state_of(request)
     check_batch(len(body.users), state.settings.max_batch)
     model = require_model(state)
     return await off_loop_if_large(len(body.users), lambda: _predict(body, model))
