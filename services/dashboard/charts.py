@@ -49,21 +49,9 @@ def policy_chart(curve: dict[str, Any], metric: str, title: str) -> alt.LayerCha
         rand = pd.DataFrame({"share": [0.0, 1.0], "value": [roi_all, roi_all], "series": "random"})
         frame = pd.concat([frame, rand], ignore_index=True)
     y_title = "expected profit" if metric == "profit" else "ROI (profit / spend)"
-    lines = (
-        alt.Chart(frame)
-        .mark_line()
-        .encode(
-            x=alt.X("share:Q", title="share of users targeted", axis=alt.Axis(format="%")),
-            y=alt.Y("value:Q", title=y_title),
-            color=alt.Color(
-                "series:N",
-                scale=alt.Scale(domain=["model ranking", "random"], range=["#264653", "#e9c46a"]),
-                legend=alt.Legend(orient="bottom", title=None),
-            ),
-            strokeDash=alt.condition(alt.datum.series == "random", alt.value([5, 4]), alt.value([1, 0])),
-            tooltip=[alt.Tooltip("share:Q", format=".1%"), alt.Tooltip("value:Q", format=",.3f"), "series:N"],
-        )
-    )
+    lines = _share_lines(
+        frame, "series", y_title, {"model ranking": "#264653", "random": "#e9c46a"}, ",.3f"
+    ).encode(strokeDash=alt.condition(alt.datum.series == "random", alt.value([5, 4]), alt.value([1, 0])))
     policy_value = chosen["policy"][metric]
     cut = pd.DataFrame({"share": [chosen["share"]], "label": [f"cut-off {_pct(chosen['share'])}"]})
     rule = alt.Chart(cut).mark_rule(color="#e63946", strokeWidth=2).encode(x="share:Q")
@@ -136,8 +124,17 @@ def curve_chart(curves: dict[str, dict[str, list[float]]], title: str, y_title: 
         [pd.DataFrame({"share": c["x"], "value": c["y"], "ranking": name}) for name, c in curves.items()],
         ignore_index=True,
     )
-    order = [n for n in ("model", "oracle", "random") if n in curves]
     colors = {"model": "#264653", "oracle": "#2a9d8f", "random": "#e9c46a"}
+    order = [n for n in colors if n in curves]
+    return _share_lines(frame, "ranking", y_title, {n: colors[n] for n in order}, ",.1f").properties(
+        title=title, height=300, description=f"{title}: {', '.join(order)}"
+    )
+
+
+def _share_lines(
+    frame: pd.DataFrame, series: str, y_title: str, colors: dict[str, str], value_format: str
+) -> alt.Chart:
+    """Lines of ``value`` against the share of users targeted, one colour per ``series`` value."""
     return (
         alt.Chart(frame)
         .mark_line()
@@ -145,17 +142,16 @@ def curve_chart(curves: dict[str, dict[str, list[float]]], title: str, y_title: 
             x=alt.X("share:Q", title="share of users targeted", axis=alt.Axis(format="%")),
             y=alt.Y("value:Q", title=y_title),
             color=alt.Color(
-                "ranking:N",
-                scale=alt.Scale(domain=order, range=[colors[n] for n in order]),
+                f"{series}:N",
+                scale=alt.Scale(domain=list(colors), range=list(colors.values())),
                 legend=alt.Legend(orient="bottom", title=None),
             ),
             tooltip=[
                 alt.Tooltip("share:Q", format=".1%"),
-                alt.Tooltip("value:Q", format=",.1f"),
-                "ranking:N",
+                alt.Tooltip("value:Q", format=value_format),
+                f"{series}:N",
             ],
         )
-        .properties(title=title, height=300, description=f"{title}: {', '.join(order)}")
     )
 
 

@@ -8,8 +8,8 @@ import time
 import httpx
 from streamlit.testing.v1 import AppTest
 
-from tests.services.api.conftest import free_port, run_api
-from tests.services.dashboard.conftest import APP, api_env, stop
+from tests.services.api.conftest import free_port, run_api, stop
+from tests.services.dashboard.conftest import APP, api_env
 
 
 def _run_app():
