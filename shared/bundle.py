@@ -188,15 +188,29 @@ class ModelBundle:
         self, user_row: np.ndarray, candidates: list[str] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Item ids and ranker scores for one encoded user, best first."""
-        if self.ranker is None or self.catalog is None:
-            raise ArtifactError("this model version has no ranker; train with a catalog and impression log")
-        cat = self.catalog
+        cat = self._catalog_for_ranking()
         if candidates is None:
             idx = np.arange(len(cat.item_ids))
         else:
             idx = np.array([cat.index[c] for c in candidates], dtype=np.int64)
-        scores = np.asarray(
-            self.ranker.inplace_predict(pair_matrix(user_row, cat.encoded[idx], self.cross_idx))
-        )
+        scores = self.ranker_scores(user_row[None, :], idx)[0]
         order = np.argsort(-scores, kind="stable")
         return cat.item_ids[idx][order], scores[order].astype(np.float64)
+
+    def ranker_scores(self, user_rows: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+        """Ranker score of every (user, catalog item) pair, shape (users, items), in one booster call.
+
+        One call for the whole batch: XGBoost's ``inplace_predict`` costs ~0.3 ms per call whatever
+        its size, against ~2 µs per (user, item) row.
+        """
+        cat = self._catalog_for_ranking()
+        assert self.ranker is not None
+        items = cat.encoded if idx is None else cat.encoded[idx]
+        users = np.repeat(user_rows, len(items), axis=0)
+        pairs = pair_matrix(users, np.tile(items, (len(user_rows), 1)), self.cross_idx)
+        return np.asarray(self.ranker.inplace_predict(pairs)).reshape(len(user_rows), len(items))
+
+    def _catalog_for_ranking(self) -> Catalog:
+        if self.ranker is None or self.catalog is None:
+            raise ArtifactError("this model version has no ranker; train with a catalog and impression log")
+        return self.catalog

@@ -16,8 +16,7 @@ from shared.bandit import BanditStore
 
 
 async def get_state(request: Request) -> AppState:
-    state: AppState = request.app.state.uplift
-    return state
+    return state_of(request)
 
 
 def state_of(request: Request) -> AppState:
