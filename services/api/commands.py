@@ -32,6 +32,7 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
+    from services.api.http_protocol import CoalescingHttpToolsProtocol
     from services.api.settings import ApiSettings
 
     try:
@@ -48,6 +49,7 @@ def serve(
         workers=workers,
         log_level=log_level,
         access_log=False,
+        http=CoalescingHttpToolsProtocol,
     )
 
 
