@@ -5,9 +5,11 @@ from __future__ import annotations
 from shared.bandit.posterior import (
     BetaPosterior,
     Prior,
+    ThompsonArms,
     choice_probabilities,
     expected_loss,
     prob_best,
+    thompson_arms,
     thompson_choose,
 )
 from shared.bandit.store import (
@@ -29,6 +31,7 @@ __all__ = [
     "Prior",
     "RewardResult",
     "RewardStatus",
+    "ThompsonArms",
     "UnknownAssignment",
     "apply_prior",
     "check_reward",
@@ -36,6 +39,7 @@ __all__ = [
     "expected_loss",
     "open_store",
     "prob_best",
+    "thompson_arms",
     "thompson_choose",
 ]
 

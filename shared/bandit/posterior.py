@@ -87,20 +87,29 @@ def _params(posteriors: Sequence[BetaPosterior]) -> tuple[tuple[float, float], .
     return tuple((float(p.alpha), float(p.beta)) for p in posteriors)
 
 
+def _per_arm(x: np.ndarray | Sequence[float] | None, default: float, k: int, name: str) -> tuple[float, ...]:
+    if x is None:
+        return (default,) * k
+    # Plain floats, not numpy: this runs once per /optimize request, on two or three numbers.
+    try:
+        out = tuple(float(e) for e in x)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: need one number per arm ({k})") from None
+    if len(out) != k:
+        raise ValueError(f"{name}: need one per arm ({k}), got {len(out)}")
+    return out
+
+
 def _weights(
     values: np.ndarray | Sequence[float] | None, costs: np.ndarray | Sequence[float] | None, k: int
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    v = np.ones(k) if values is None else np.asarray(values, dtype=np.float64)
-    c = np.zeros(k) if costs is None else np.asarray(costs, dtype=np.float64)
-    if v.shape != (k,):
-        raise ValueError(f"values: need one per arm ({k}), got shape {v.shape}")
-    if c.shape != (k,):
-        raise ValueError(f"costs: need one per arm ({k}), got shape {c.shape}")
-    if not np.all(np.isfinite(v)) or np.any(v <= 0):
+    v = _per_arm(values, 1.0, k, "values")
+    c = _per_arm(costs, 0.0, k, "costs")
+    if not all(math.isfinite(e) and e > 0 for e in v):
         raise ValueError("values: must be finite and positive (the value of one conversion per arm)")
-    if not np.all(np.isfinite(c)):
+    if not all(math.isfinite(e) for e in c):
         raise ValueError("costs: must be finite")
-    return tuple(v.tolist()), tuple(c.tolist())
+    return v, c
 
 
 def _score_grid(a: np.ndarray, b: np.ndarray, v: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -179,6 +188,54 @@ def expected_loss(posteriors: Sequence[BetaPosterior]) -> np.ndarray:
     return np.maximum(e_max - means, 0.0)
 
 
+@dataclass(frozen=True, eq=False)
+class ThompsonArms:
+    """Arms ready to draw from: validated once, with their choice probabilities computed once.
+
+    Built by ``thompson_arms`` (cached by posterior parameters, values and costs), so a serving
+    path that draws for one user at a time pays for a beta draw and an argmax, not for validation
+    and a quadrature per request.
+    """
+
+    alpha: np.ndarray
+    beta: np.ndarray
+    values: np.ndarray
+    costs: np.ndarray
+    probabilities: np.ndarray  # P(choose) per arm: the propensity to log with each draw
+
+    def choose(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Arm index per user (n of them): draw θ from every posterior, pick argmax of θ·value − cost."""
+        draws = rng.beta(self.alpha[None, :], self.beta[None, :], size=(n, len(self.alpha)))
+        return np.argmax(draws * self.values[None, :] - self.costs[None, :], axis=1)
+
+
+@lru_cache(maxsize=4096)
+def _thompson_arms(
+    params: tuple[tuple[float, float], ...], values: tuple[float, ...], costs: tuple[float, ...]
+) -> ThompsonArms:
+    arms = ThompsonArms(
+        alpha=np.array([p[0] for p in params]),
+        beta=np.array([p[1] for p in params]),
+        values=np.array(values),
+        costs=np.array(costs),
+        probabilities=np.array(_win_probabilities(params, values, costs)),
+    )
+    for a in (arms.alpha, arms.beta, arms.values, arms.costs, arms.probabilities):
+        a.flags.writeable = False  # shared by every caller of the cache
+    return arms
+
+
+def thompson_arms(
+    posteriors: Sequence[BetaPosterior],
+    values: np.ndarray | Sequence[float] | None = None,
+    costs: np.ndarray | Sequence[float] | None = None,
+) -> ThompsonArms:
+    """``values`` default to 1 and ``costs`` to 0 per arm, which is plain Thompson sampling."""
+    params = _params(posteriors)
+    v, c = _weights(values, costs, len(params))
+    return _thompson_arms(params, v, c)
+
+
 def thompson_choose(
     posteriors: Sequence[BetaPosterior],
     rng: np.random.Generator,
@@ -190,15 +247,12 @@ def thompson_choose(
 
     ``values`` default to 1 and ``costs`` to 0 per arm, which is plain Thompson sampling.
     """
-    params = _params(posteriors)
+    arms = thompson_arms(posteriors, values, costs)
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng: must be a numpy.random.Generator, got {type(rng).__name__}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n: must be a non-negative integer, got {n!r}")
-    v, c = (np.array(t) for t in _weights(values, costs, len(params)))
-    a, b = np.array([p[0] for p in params]), np.array([p[1] for p in params])
-    draws = rng.beta(a[None, :], b[None, :], size=(int(n), len(params)))
-    return np.argmax(draws * v[None, :] - c[None, :], axis=1)
+    return arms.choose(rng, int(n))
 
 
 def choice_probabilities(
@@ -207,6 +261,4 @@ def choice_probabilities(
     costs: np.ndarray | Sequence[float] | None = None,
 ) -> np.ndarray:
     """Probability that ``thompson_choose`` (same values and costs) picks each arm: the logged propensity."""
-    params = _params(posteriors)
-    v, c = _weights(values, costs, len(params))
-    return np.array(_win_probabilities(params, v, c))
+    return thompson_arms(posteriors, values, costs).probabilities.copy()

@@ -16,7 +16,7 @@ from services.api.routes.predict import check_batch
 from services.api.schemas import OptimizeRequest, OptimizeResponse, Policy
 from services.api.scoring import Scores, off_loop_if_large, score, top_items
 from services.api.state import AppState, LoadedModel
-from shared.bandit import Assignment, BetaPosterior, choice_probabilities, thompson_choose
+from shared.bandit import Assignment, BetaPosterior, thompson_arms
 from shared.bundle import ModelBundle
 from shared.policy import evaluate_policy, totals
 
@@ -32,19 +32,27 @@ def _thompson(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Arm index (0 = control) and its choice probability per user, drawn per segment."""
     arms = model.bundle.arms
-    costs = np.array([0.0] + [pol.cost_per_treatment] * (len(arms) - 1))
-    values = np.full(len(arms), pol.value_per_conversion)
-    chosen = np.zeros(len(s.segments), dtype=np.int64)
-    propensity = np.ones(len(s.segments))
-    for seg in np.unique(s.segments):
-        rows = np.flatnonzero(s.segments == seg)
+    values = (pol.value_per_conversion,) * len(arms)
+    costs = (0.0,) + (pol.cost_per_treatment,) * (len(arms) - 1)
+    segments = s.segments.tolist()
+    if len(set(segments)) == 1:  # the one-user request: no per-segment row selection needed
+        groups = [(segments[0], slice(None))]
+    else:
+        groups = [(seg, np.flatnonzero(s.segments == seg)) for seg in sorted(set(segments))]
+    chosen = np.zeros(len(segments), dtype=np.int64)
+    propensity = np.ones(len(segments))
+    for seg, rows in groups:
         posts = []
         for a in arms:
             prior_a, prior_b = model.priors[(seg, a)]
             succ, fail = counts.get((seg, a), (0, 0))
             posts.append(BetaPosterior(prior_a + succ, prior_b + fail))
-        chosen[rows] = thompson_choose(posts, rng, len(rows), values, costs)
-        propensity[rows] = choice_probabilities(posts, values, costs)[chosen[rows]]
+        # Cached by posterior, value and cost: the quadrature behind the propensities runs once per
+        # feedback that changes a posterior, not once per request.
+        tarms = thompson_arms(posts, values, costs)
+        picked = tarms.choose(rng, len(chosen[rows]))
+        chosen[rows] = picked
+        propensity[rows] = tarms.probabilities[picked]
     return chosen, propensity
 
 

@@ -11,6 +11,7 @@ from shared.bandit import (
     choice_probabilities,
     expected_loss,
     prob_best,
+    thompson_arms,
     thompson_choose,
 )
 
@@ -246,3 +247,29 @@ def test_probability_functions_validate_input():
         choice_probabilities([BetaPosterior(1, 1)] * 2, values=[1.0, -1.0])
     with pytest.raises(ValueError, match="costs: need one per arm"):
         choice_probabilities([BetaPosterior(1, 1)] * 2, costs=[1.0, 2.0, 3.0])
+
+
+def test_thompson_arms_is_cached_read_only_and_draws_like_thompson_choose():
+    posts = [BetaPosterior(30, 70), BetaPosterior(35, 65)]
+    arms = thompson_arms(posts, np.array([20.0, 20.0]), [0.0, 0.5])
+    # Equal inputs, whatever their container, hit the same cached entry.
+    assert thompson_arms([BetaPosterior(30, 70), BetaPosterior(35, 65)], [20, 20], (0.0, 0.5)) is arms
+    assert thompson_arms(posts, [20.0, 20.0], [0.0, 0.6]) is not arms
+    with pytest.raises(ValueError):
+        arms.probabilities[0] = 1.0
+    assert np.array_equal(arms.probabilities, choice_probabilities(posts, [20.0, 20.0], [0.0, 0.5]))
+    picks = arms.choose(np.random.default_rng(MC_SEED), 1000)
+    same = thompson_choose(posts, np.random.default_rng(MC_SEED), 1000, [20.0, 20.0], [0.0, 0.5])
+    assert np.array_equal(picks, same)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ([[1.0, 2.0]], r"values: need one number per arm \(2\)"),
+        (["a", "b"], r"values: need one number per arm"),
+    ],
+)
+def test_per_arm_weights_must_be_numbers(values, message):
+    with pytest.raises(ValueError, match=message):
+        thompson_arms([BetaPosterior(1, 1)] * 2, values)
