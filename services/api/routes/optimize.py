@@ -35,6 +35,7 @@ def _thompson(
     values = (pol.value_per_conversion,) * len(arms)
     costs = (0.0,) + (pol.cost_per_treatment,) * (len(arms) - 1)
     segments = s.segments.tolist()
+    groups: list[tuple[str, slice | np.ndarray]]
     if len(set(segments)) == 1:  # the one-user request: no per-segment row selection needed
         groups = [(segments[0], slice(None))]
     else:
