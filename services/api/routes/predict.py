@@ -4,6 +4,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from services.api.body import json_body, parse
 from services.api.deps import require_model, state_of
 from services.api.errors import PayloadTooLargeError
 from services.api.schemas import PredictRequest, PredictResponse
@@ -18,9 +19,10 @@ def check_batch(n: int, limit: int) -> None:
         raise PayloadTooLargeError("users", f"at most {limit} users per request, got {n}")
 
 
-@router.post("/predict", response_model=PredictResponse)
-async def predict(body: PredictRequest, request: Request) -> Response:
+@router.post("/predict", response_model=PredictResponse, openapi_extra=json_body(PredictRequest))
+async def predict(request: Request) -> Response:
     """CATE, outcome probabilities and segment for one user or a bounded batch."""
+    body = await parse(request, PredictRequest)
     state = state_of(request)
     check_batch(len(body.users), state.settings.max_batch)
     model = require_model(state)

@@ -171,3 +171,32 @@ def test_batch_errors_name_the_user(client, users, change, rule):
     assert res.status_code == 422
     detail = res.json()["detail"][0]
     assert detail["field"] == f"users[37].features.{next(iter(change))}" and rule in detail["rule"]
+
+
+@pytest.mark.parametrize("path", ["/predict", "/optimize"])
+@pytest.mark.parametrize(
+    ("raw", "field", "rule"),
+    [
+        (b"not json", "body", "Invalid JSON"),
+        (b'{"users": [', "body", "Invalid JSON"),
+        (b"[]", "body", "should be an object"),
+        (b"", "body", "Invalid JSON"),
+    ],
+)
+def test_scoring_routes_refuse_malformed_json_naming_the_body(client, path, raw, field, rule):
+    res = client.post(path, content=raw, headers={"content-type": "application/json"})
+    assert res.status_code == 422
+    assert res.json()["detail"][0]["field"] == field and rule in res.json()["detail"][0]["rule"]
+
+
+def test_scoring_routes_document_their_raw_json_bodies(client):
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    for path, model in (("/predict", "PredictRequest"), ("/optimize", "OptimizeRequest")):
+        body = spec["paths"][path]["post"]["requestBody"]
+        assert body["required"] is True
+        assert body["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{model}"}
+        assert schemas[model]["examples"]
+    # The nested models the request bodies point at are there too.
+    assert schemas["OptimizeRequest"]["properties"]["policy"] == {"$ref": "#/components/schemas/Policy"}
+    assert {"UserIn", "Policy"} <= set(schemas)
