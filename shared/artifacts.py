@@ -98,6 +98,16 @@ class Manifest(BaseModel):
     bandit_priors: dict[str, dict[str, float]] = Field(default_factory=dict)
     files: dict[str, str] = Field(default_factory=dict)
 
+    def model_files(self) -> list[str]:
+        """Every file the manifest tells a loader to read, each of which must carry a checksum."""
+        spec = self.uplift_model
+        names = [*spec.booster_files, *(spec.onnx_files or [])]
+        if self.ranker is not None:
+            r = self.ranker
+            names += [r.booster_file, r.catalog_file, r.catalog_matrix_file, r.catalog_ids_file]
+            names += [r.onnx_file] if r.onnx_file else []
+        return names
+
 
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
@@ -213,6 +223,12 @@ def verify(version_dir: Path) -> Manifest:
     manifest = read_manifest(version_dir)
     if not manifest.files:
         raise ArtifactError(f"{version_dir}: manifest lists no files; the artifact is incomplete, retrain it")
+    unchecked = [f for f in manifest.model_files() if f not in manifest.files]
+    if unchecked:
+        # A file read at load but absent from the checksums could have been swapped unnoticed.
+        raise ArtifactError(
+            f"{version_dir}: manifest names {unchecked} without a checksum (edited manifest); retrain it"
+        )
     for rel, expected in manifest.files.items():
         path = version_dir / rel
         if not path.is_file():

@@ -7,6 +7,7 @@ intra-op threads on a 2-core box only fight each other.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,32 @@ def export_booster(booster: xgb.Booster, n_features: int, path: Path) -> bool:
     except Exception:  # the converter raises many types for unsupported objectives; XGBoost serves then
         return False
     path.write_bytes(onx.SerializeToString())
+    return True
+
+
+def as_squared_error(booster: xgb.Booster) -> xgb.Booster:
+    """A copy of a ``rank:*`` booster that onnxmltools converts as a regressor.
+
+    onnxmltools does not know ranking objectives and converts them as a classifier (NaN scores).
+    Ranking and squared-error objectives both output the raw margin (base score plus leaf values),
+    so swapping the objective in the saved model changes no prediction, only the converter's guess.
+    """
+    model = json.loads(bytes(booster.save_raw("json")))
+    model["learner"]["objective"] = {"name": "reg:squarederror", "reg_loss_param": {"scale_pos_weight": "1"}}
+    return xgb.Booster(model_file=bytearray(json.dumps(model).encode()))
+
+
+def export_ranker(booster: xgb.Booster, n_features: int, path: Path, probe: np.ndarray) -> bool:
+    """Write an ONNX copy of a ranking booster's scores; False, and no file, unless it matches on ``probe``."""
+    if not export_booster(as_squared_error(booster), n_features, path):
+        return False
+    try:
+        err = parity_error(booster, OnnxModel(path), probe)
+    except Exception:  # onnxruntime missing or the graph does not run: the file is useless either way
+        err = float("inf")
+    if not err <= PARITY_TOL:  # also catches NaN scores
+        path.unlink()
+        return False
     return True
 
 

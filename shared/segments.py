@@ -20,6 +20,9 @@ NEUTRAL = "Neutral"
 SLEEPING_DOG = "Sleeping Dog"
 SEGMENTS = (PERSUADABLE, NEUTRAL, SLEEPING_DOG)
 PLACEBO_QUANTILE = 0.975
+# Built once: labelling is a fancy index into it, per request on the API's hot path.
+_LABELS = np.array(SEGMENTS, dtype=object)
+_NEUTRAL, _SLEEPING_DOG, _PERSUADABLE = (SEGMENTS.index(s) for s in (NEUTRAL, SLEEPING_DOG, PERSUADABLE))
 
 
 def segment_codes(effects: np.ndarray, lower: float, upper: float) -> np.ndarray:
@@ -31,15 +34,15 @@ def segment_codes(effects: np.ndarray, lower: float, upper: float) -> np.ndarray
         e = e[:, None]
     if e.ndim != 2:
         raise ValueError(f"effects: must be 1-D or 2-D, got {e.ndim} dimensions")
-    out = np.full(len(e), SEGMENTS.index(NEUTRAL), dtype=np.int8)
-    out[(e < lower).all(axis=1)] = SEGMENTS.index(SLEEPING_DOG)
-    out[(e > upper).any(axis=1)] = SEGMENTS.index(PERSUADABLE)
+    out = np.full(len(e), _NEUTRAL, dtype=np.int8)
+    out[(e < lower).all(axis=1)] = _SLEEPING_DOG
+    out[(e > upper).any(axis=1)] = _PERSUADABLE
     return out
 
 
 def segment_labels(effects: np.ndarray, lower: float, upper: float) -> np.ndarray:
     """Segment name per user from an (n,) or (n, arms) effect matrix."""
-    return np.asarray(SEGMENTS, dtype=object)[segment_codes(effects, lower, upper)]
+    return _LABELS[segment_codes(effects, lower, upper)]
 
 
 def placebo_thresholds(

@@ -139,13 +139,17 @@ def train(
     with timer.step("write artifacts"):
 
         def write(stage: Path) -> Manifest:
-            booster_files, onnx_files = [], []
-            for i, booster in enumerate(model.boosters_):
-                booster_files.append(f"outcome_arm{i}.ubj")
-                booster.save_model(stage / booster_files[-1])
-                onnx_files.append(f"outcome_arm{i}.onnx")
-                if not export_booster(booster, schema.n_encoded, stage / onnx_files[-1]):
-                    onnx_files = []
+            booster_files = [f"outcome_arm{i}.ubj" for i in range(len(model.boosters_))]
+            onnx_files = [f"outcome_arm{i}.onnx" for i in range(len(model.boosters_))]
+            exported = []
+            for booster, ubj, onx in zip(model.boosters_, booster_files, onnx_files, strict=True):
+                booster.save_model(stage / ubj)
+                exported.append(export_booster(booster, schema.n_encoded, stage / onx))
+            # ONNX serves every arm or none: a partial list would pair arms with the wrong models.
+            if not all(exported):
+                for onx in onnx_files:
+                    (stage / onx).unlink(missing_ok=True)
+                onnx_files = []
             ranker_spec = ranking.write(ranker_result, stage) if ranker_result else None
             _write_holdout_sample(data, frame, test, settings.holdout_sample_rows, stage)
             write_json(stage / "evaluation.json", metrics)

@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.trainer.validate import Limits
+from shared.estimators.ranker import DEFAULT_RANK_TREES
 
 
 class TrainerSettings(BaseSettings):
@@ -18,7 +19,8 @@ class TrainerSettings(BaseSettings):
     n_jobs: int = Field(default=0, ge=0)
     test_fraction: float = Field(default=0.3, gt=0.0, lt=0.9)
     max_trees: int = Field(default=400, ge=1)
-    ranker_trees: int = Field(default=150, ge=1)
+    # Few, fast trees: every tree is paid per catalog item per ranked user at serve time (see ranker.py).
+    ranker_trees: int = Field(default=DEFAULT_RANK_TREES, ge=1)
     holdout_sample_rows: int = Field(default=5000, ge=0)
     # Data checks before any fit (see services/trainer/validate.py).
     min_rows_per_arm: int = Field(default=100, ge=1)

@@ -7,12 +7,19 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+# Every tree is paid at serve time on each (user, item) row: /optimize scores the whole ~200-item
+# catalog for every treated user. 45 trees of depth 5 at learning rate 0.4 rank one user in ~0.22 ms
+# and 32 users in ~3.8 ms on a 2-core machine, against ~0.65 ms and ~13 ms for the former 150 trees of
+# depth 6 at 0.1, with held-out NDCG@10 at least as good on the seed-7 synthetic market (200k rows:
+# 0.6748 vs 0.6745; 1M rows: 0.6782 vs 0.6777). At learning rate 0.3 no depth from 4 to 6 matched the
+# old NDCG at 1M rows within 70 trees; on seeds 3 and 11 (200k) both settings agree within 0.0011.
+DEFAULT_RANK_TREES = 45
 DEFAULT_RANK_PARAMS: dict[str, Any] = {
     "objective": "rank:ndcg",
     "eval_metric": "ndcg@10",
     "tree_method": "hist",
-    "max_depth": 6,
-    "learning_rate": 0.1,
+    "max_depth": 5,
+    "learning_rate": 0.4,
     "min_child_weight": 10.0,
     "max_bin": 64,
     "lambdarank_pair_method": "topk",
@@ -26,7 +33,7 @@ class ItemRanker:
     def __init__(
         self,
         params: dict[str, Any] | None = None,
-        n_estimators: int = 150,
+        n_estimators: int = DEFAULT_RANK_TREES,
         n_jobs: int = 0,
         random_state: int = 0,
     ) -> None:

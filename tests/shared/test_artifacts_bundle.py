@@ -1,12 +1,24 @@
 import json
+import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import xgboost as xgb
 
-from shared.artifacts import ArtifactError, current_version, publish, resolve_current, set_current
+from shared.artifacts import (
+    ArtifactError,
+    current_version,
+    publish,
+    resolve_current,
+    set_current,
+    sha256_file,
+)
 from shared.bundle import ModelBundle, probe_matrix
+from shared.onnx_runtime import PARITY_TOL, as_squared_error, export_booster
+from shared.ranking_features import pair_matrix
 
 
 def test_current_model_loads_and_serves_with_onnx_parity(trained_models):
@@ -67,3 +79,102 @@ def test_pointer_refuses_unverified_version(trained_models, tmp_path):
         set_current(copy, "v-partial")
     with pytest.raises(ArtifactError, match="no current model"):
         current_version(tmp_path)
+
+
+def _copy_current(trained_models: Path, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    copy = tmp_path / "models"
+    shutil.copytree(trained_models, copy)
+    version_dir, _ = resolve_current(copy)
+    return version_dir, json.loads((version_dir / "manifest.json").read_text())
+
+
+def _save_manifest(version_dir: Path, raw: dict[str, Any]) -> None:
+    """Rewrite the manifest with fresh checksums, as a buggy exporter's own publish would have."""
+    raw["files"] = {
+        rel: sha256_file(version_dir / rel) for rel in raw["files"] if (version_dir / rel).exists()
+    }
+    (version_dir / "manifest.json").write_text(json.dumps(raw))
+
+
+def test_ranker_onnx_is_published_checksummed_and_served(trained_models):
+    version_dir, manifest = resolve_current(trained_models)
+    assert manifest.ranker is not None and manifest.ranker.onnx_file == "ranker.onnx"
+    assert manifest.files["ranker.onnx"] == sha256_file(version_dir / "ranker.onnx")
+    bundle = ModelBundle.load_current(trained_models)
+    assert bundle.ranker_format == "onnx" and bundle.ranker_parity_max_error <= PARITY_TOL
+    assert ModelBundle.load_current(trained_models, use_onnx=False).ranker_format == "xgboost"
+
+
+def test_edited_ranker_onnx_is_refused_by_checksum(trained_models, tmp_path):
+    version_dir, _ = _copy_current(trained_models, tmp_path)
+    (version_dir / "ranker.onnx").write_bytes(b"garbage")
+    with pytest.raises(ArtifactError, match=r"ranker\.onnx: sha256 does not match"):
+        ModelBundle.load_current(version_dir.parent)
+
+
+def test_manifest_naming_an_unchecksummed_ranker_onnx_is_refused(trained_models, tmp_path):
+    version_dir, raw = _copy_current(trained_models, tmp_path)
+    del raw["files"]["ranker.onnx"]
+    (version_dir / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(ArtifactError, match=r"names \['ranker\.onnx'\] without a checksum"):
+        ModelBundle.load_current(version_dir.parent)
+
+
+def test_unreadable_ranker_onnx_falls_back_to_xgboost(trained_models, tmp_path, caplog):
+    version_dir, raw = _copy_current(trained_models, tmp_path)
+    (version_dir / "ranker.onnx").write_bytes(b"not an onnx graph")
+    _save_manifest(version_dir, raw)
+    with caplog.at_level(logging.WARNING, logger="shared.bundle"):
+        bundle = ModelBundle.load_current(version_dir.parent)
+    assert bundle.ranker_format == "xgboost" and bundle.ranker_onnx is None
+    assert "ranker ONNX copy ranker.onnx cannot run" in caplog.text
+    _assert_ranks_with_xgboost(bundle)
+
+
+def test_mismatching_ranker_onnx_falls_back_to_xgboost(trained_models, tmp_path, caplog):
+    version_dir, raw = _copy_current(trained_models, tmp_path)
+    ranker = xgb.Booster(model_file=str(version_dir / "ranker.ubj"))
+    # A well-formed graph of the same width whose scores differ: the ranker minus its last trees.
+    truncated = as_squared_error(ranker[: ranker.num_boosted_rounds() - 3])
+    assert export_booster(truncated, ranker.num_features(), version_dir / "ranker.onnx")
+    _save_manifest(version_dir, raw)
+    with caplog.at_level(logging.WARNING, logger="shared.bundle"):
+        bundle = ModelBundle.load_current(version_dir.parent)
+    assert bundle.ranker_format == "xgboost"
+    assert bundle.ranker_parity_max_error is not None and bundle.ranker_parity_max_error > PARITY_TOL
+    assert "ranker ONNX parity error" in caplog.text
+    # The outcome models' ONNX copies are unaffected.
+    assert bundle.serving_format == "onnx"
+    _assert_ranks_with_xgboost(bundle)
+
+
+def test_manifest_from_before_the_ranker_onnx_still_loads(trained_models, tmp_path):
+    version_dir, raw = _copy_current(trained_models, tmp_path)
+    del raw["ranker"]["onnx_file"]
+    (version_dir / "ranker.onnx").unlink()
+    del raw["files"]["ranker.onnx"]
+    (version_dir / "manifest.json").write_text(json.dumps(raw))
+    bundle = ModelBundle.load_current(version_dir.parent)
+    assert bundle.manifest.ranker.onnx_file is None
+    assert bundle.ranker_format == "xgboost" and bundle.ranker_parity_max_error is None
+    _assert_ranks_with_xgboost(bundle)
+
+
+def _assert_ranks_with_xgboost(bundle: ModelBundle) -> None:
+    user = probe_matrix(bundle.schema, n=1, seed=4)
+    pairs = pair_matrix(user[0], bundle.catalog.encoded, bundle.cross_idx)
+    np.testing.assert_array_equal(bundle.ranker_scores(user)[0], bundle.ranker.inplace_predict(pairs))
+
+
+def test_unreadable_outcome_onnx_falls_back_to_xgboost(trained_models, tmp_path, caplog):
+    version_dir, raw = _copy_current(trained_models, tmp_path)
+    (version_dir / "outcome_arm1.onnx").write_bytes(b"not an onnx graph")
+    _save_manifest(version_dir, raw)
+    with caplog.at_level(logging.WARNING, logger="shared.bundle"):
+        bundle = ModelBundle.load_current(version_dir.parent)
+    assert bundle.serving_format == "xgboost" and bundle.onnx is None
+    assert "ONNX copies cannot run" in caplog.text
+    X = probe_matrix(bundle.schema, n=8, seed=2)
+    np.testing.assert_allclose(
+        bundle.predict_outcomes(X), np.column_stack([b.inplace_predict(X) for b in bundle.boosters])
+    )

@@ -1,13 +1,19 @@
-"""Small batches go through ONNX Runtime, large ones through XGBoost: both give the same numbers."""
+"""Small batches go through ONNX Runtime, large ones through XGBoost: both give the same numbers.
+
+Holds for the outcome models and for the ranker, each with its own crossover.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
-from shared.bundle import ONNX_MAX_ROWS, ModelBundle, probe_matrix
+from shared.bundle import ONNX_MAX_ROWS, RANKER_ONNX_MAX_ROWS, ModelBundle, probe_matrix
 from shared.onnx_runtime import PARITY_TOL
+from shared.ranking_features import pair_matrix
 
 
 def test_small_and_large_batches_agree(trained_models: Path) -> None:
@@ -19,3 +25,58 @@ def test_small_and_large_batches_agree(trained_models: Path) -> None:
     reference = np.column_stack([b.inplace_predict(X) for b in bundle.boosters])
     np.testing.assert_allclose(large, reference, atol=1e-12)
     np.testing.assert_allclose(small, reference, atol=PARITY_TOL)
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, obj: Any, name: str) -> list[int]:
+    """Record the row count of every call to ``obj.name`` while still running it."""
+    real = getattr(obj, name)
+    rows: list[int] = []
+
+    def spy(X: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+        rows.append(len(X))
+        return real(X, *args, **kwargs)
+
+    monkeypatch.setattr(obj, name, spy)
+    return rows
+
+
+def test_ranker_onnx_and_xgboost_agree_on_both_sides_of_the_crossover(
+    trained_models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = ModelBundle.load_current(trained_models)
+    assert bundle.ranker_format == "onnx"
+    assert bundle.ranker_parity_max_error is not None and bundle.ranker_parity_max_error <= PARITY_TOL
+    n_items = len(bundle.catalog.item_ids)
+    users = probe_matrix(bundle.schema, RANKER_ONNX_MAX_ROWS // n_items + 2, seed=12)
+    reference = bundle.ranker.inplace_predict(ranker_probe_rows(bundle, users)).reshape(len(users), n_items)
+    onnx_rows = _count_calls(monkeypatch, bundle.ranker_onnx, "predict")
+    xgb_rows = _count_calls(monkeypatch, bundle.ranker, "inplace_predict")
+
+    small = np.vstack([bundle.ranker_scores(users[i : i + 1]) for i in range(len(users))])
+    assert onnx_rows == [n_items] * len(users) and xgb_rows == []
+    large = bundle.ranker_scores(users)
+    assert xgb_rows == [len(users) * n_items] and len(users) * n_items >= RANKER_ONNX_MAX_ROWS
+
+    np.testing.assert_allclose(small, reference, rtol=0, atol=PARITY_TOL)
+    np.testing.assert_allclose(large, reference, rtol=0, atol=1e-12)
+    assert np.ptp(reference) > 0.5  # scores that actually rank, so agreement is not trivial
+
+
+def test_ranking_candidates_goes_through_onnx(trained_models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle = ModelBundle.load_current(trained_models)
+    user = probe_matrix(bundle.schema, 1, seed=13)[0]
+    candidates = [str(i) for i in bundle.catalog.item_ids[::7]]
+    onnx_rows = _count_calls(monkeypatch, bundle.ranker_onnx, "predict")
+    items, scores = bundle.rank_items(user, candidates)
+    assert onnx_rows == [len(candidates)]
+    assert sorted(items.tolist()) == sorted(candidates) and np.all(np.diff(scores) <= 0)
+    idx = np.array([bundle.catalog.index[i] for i in items])
+    expected = bundle.ranker.inplace_predict(ranker_probe_rows(bundle, user[None, :], idx))
+    np.testing.assert_allclose(scores, expected, rtol=0, atol=PARITY_TOL)
+
+
+def ranker_probe_rows(bundle: ModelBundle, users: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+    """(user, item) rows built independently of ranker_scores: every user with every (chosen) item."""
+    items = bundle.catalog.encoded if idx is None else bundle.catalog.encoded[idx]
+    rows = [pair_matrix(u, items, bundle.cross_idx) for u in users]
+    return np.vstack(rows)

@@ -18,7 +18,10 @@ def test_trained_model_recovers_the_known_effect(trained_models):
     assert arm["qini"] > 5 * abs(arm["qini_placebo"])
     assert arm["pearson_cate_truth"] > 0.7
     assert arm["ate_predicted"] == pytest.approx(arm["ate_true"], abs=0.02)
-    assert evaluation["ranker"]["ndcg10_model"] > evaluation["ranker"]["ndcg10_popularity"]
+    # A clear margin, not a tie: 45 fast trees must still learn taste beyond item popularity
+    # (measured 0.643 vs 0.609 here; the old 150 slow trees gave 0.646).
+    ranker = evaluation["ranker"]
+    assert ranker["ndcg10_model"] > ranker["ndcg10_popularity"] + 0.02
     assert manifest.segments.lower < 0 < manifest.segments.upper
     assert set(manifest.files) >= {
         "outcome_arm0.ubj",
@@ -26,6 +29,8 @@ def test_trained_model_recovers_the_known_effect(trained_models):
         "evaluation.json",
         "qini.png",
         "catalog.parquet",
+        "ranker.ubj",
+        "ranker.onnx",
     }
 
 
