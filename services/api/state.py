@@ -6,7 +6,6 @@ import gc
 import logging
 import threading
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -35,11 +34,6 @@ class AppState:
     model: LoadedModel | None = None
     load_error: str | None = None
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
-    # One thread: with the event loop's that is both cores of the machine this is tuned for, and the
-    # ranker (single-threaded itself) releases the GIL for its whole tree walk.
-    ranking_pool: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="ranking")
-    )
 
 
 def model_priors(bundle: ModelBundle, strength: float) -> dict[tuple[str, str], tuple[float, float]]:
@@ -81,5 +75,4 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        state.ranking_pool.shutdown(wait=True)
         store.close()
