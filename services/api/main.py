@@ -30,6 +30,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         version="0.1.0",
         description="Per-user CATE and segments, budgeted targeting, Thompson-sampled arms that learn from feedback.",
         lifespan=lifespan,
+        # Metrics are ours (prometheus-client, /metrics). FastAPI's built-in OpenTelemetry hook would
+        # otherwise ask the global providers on every request whether anyone is listening.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     errors.install(app)
