@@ -29,6 +29,7 @@ async def ready(state: StateDep) -> JSONResponse:
             "status": "ready",
             "model_version": b.version,
             "serving_format": b.serving_format,
+            "ranker_format": b.ranker_format,
             "store": state.store.backend,
         }
     )

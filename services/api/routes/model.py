@@ -22,6 +22,8 @@ def model_info(model: ModelDep) -> dict[str, Any]:
     info["serving_format"] = b.serving_format
     info["onnx_parity_max_error"] = b.parity_max_error
     info["has_ranker"] = b.ranker is not None
+    info["ranker_format"] = b.ranker_format
+    info["ranker_onnx_parity_max_error"] = b.ranker_parity_max_error
     return info
 
 
