@@ -96,6 +96,9 @@ class Manifest(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     # Segment → arm → mean predicted outcome on held-out users: the bandit's starting belief.
     bandit_priors: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # XGBoost's own outputs on fixed probe rows (numpy .npz), written by the trainer: the ONNX copies
+    # are checked against them at load without importing XGBoost (see shared.bundle).
+    parity_reference_file: str | None = None
     files: dict[str, str] = Field(default_factory=dict)
 
     def model_files(self) -> list[str]:
@@ -106,6 +109,7 @@ class Manifest(BaseModel):
             r = self.ranker
             names += [r.booster_file, r.catalog_file, r.catalog_matrix_file, r.catalog_ids_file]
             names += [r.onnx_file] if r.onnx_file else []
+        names += [self.parity_reference_file] if self.parity_reference_file else []
         return names
 
 

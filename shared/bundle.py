@@ -1,18 +1,23 @@
 """A loaded, verified model version: what the API and batch scoring use to answer.
 
-Loading does all the slow work once (checksums, booster parsing, ONNX sessions, parity probe,
-catalog encoding) so that answering is a couple of small matrix operations.
+Loading does all the slow work once (checksums, ONNX sessions, parity probe, catalog encoding) so
+that answering is a couple of small matrix operations. When the trainer recorded XGBoost's own
+outputs on fixed probe rows (``parity_reference_file``), the ONNX copies are checked against those
+and the XGBoost boosters, which serve only large batches, load later (``load_boosters``): importing
+XGBoost and the scipy it pulls in is ~0.6 s of the API's start-up. Without a reference, or when the
+ONNX copies fail it, the boosters load at once and serve, as before.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xgboost as xgb
 
 from shared.artifacts import ArtifactError, Manifest, resolve_current, verify
 from shared.onnx_runtime import PARITY_TOL, OnnxModel, parity_error
@@ -20,7 +25,12 @@ from shared.ranking_features import cross_indices, pair_matrix
 from shared.schema import FeatureSchema
 from shared.segments import segment_codes, segment_labels
 
+if TYPE_CHECKING:
+    import xgboost as xgb
+
 log = logging.getLogger(__name__)
+
+PARITY_REFERENCE_FILE = "parity_reference.npz"
 
 
 # Measured crossover on a 2-core machine: ONNX wins below ~300 rows per call, XGBoost above.
@@ -65,11 +75,75 @@ def ranker_probe(
     return pair_matrix(np.repeat(users, n_items, axis=0), np.tile(catalog_encoded, (n_users, 1)), cross_idx)
 
 
+def parity_reference(
+    schema: FeatureSchema,
+    boosters: list[xgb.Booster],
+    ranker: xgb.Booster | None = None,
+    catalog_encoded: np.ndarray | None = None,
+    cross_idx: list[tuple[int, int]] | None = None,
+) -> dict[str, np.ndarray]:
+    """XGBoost's outputs on the probe rows, for the trainer to store beside the model."""
+    probe = probe_matrix(schema)
+    out = {
+        "outcome_probe": probe,
+        "outcome_scores": np.column_stack([b.inplace_predict(probe) for b in boosters]).astype(np.float64),
+    }
+    if ranker is not None and catalog_encoded is not None and cross_idx is not None:
+        rprobe = ranker_probe(schema, catalog_encoded, cross_idx)
+        out["ranker_probe"] = rprobe
+        out["ranker_scores"] = np.asarray(ranker.inplace_predict(rprobe), dtype=np.float64)
+    return out
+
+
+def _max_abs_error(reference: np.ndarray, got: np.ndarray) -> float:
+    if reference.shape != got.shape:
+        return float("inf")
+    return float(np.max(np.abs(reference - got)))
+
+
 def _load_booster(path: Path) -> xgb.Booster:
+    import xgboost as xgb
+
     booster = xgb.Booster(model_file=str(path))
     # One thread per call: the API parallelizes across requests/workers, not inside a 1-row predict.
     booster.set_param({"nthread": 1})
     return booster
+
+
+def _read_booster(version_dir: Path, name: str) -> xgb.Booster:
+    import xgboost as xgb
+
+    try:
+        return _load_booster(version_dir / name)
+    except xgb.core.XGBoostError as exc:
+        raise ArtifactError(f"{version_dir}: a booster cannot be read ({exc}); retrain this version") from exc
+
+
+def _read_boosters(version_dir: Path, manifest: Manifest) -> list[xgb.Booster]:
+    boosters = [_read_booster(version_dir, f) for f in manifest.uplift_model.booster_files]
+    n_features = manifest.features.n_encoded
+    for f, b in zip(manifest.uplift_model.booster_files, boosters, strict=True):
+        if b.num_features() != n_features:
+            raise ArtifactError(
+                f"{version_dir / f}: booster expects {b.num_features()} features but the manifest "
+                f"schema encodes {n_features}; the artifact is inconsistent, retrain it"
+            )
+    return boosters
+
+
+def _read_reference(version_dir: Path, manifest: Manifest) -> dict[str, np.ndarray] | None:
+    if manifest.parity_reference_file is None:
+        return None
+    try:
+        with np.load(version_dir / manifest.parity_reference_file, allow_pickle=False) as npz:
+            ref = {k: np.asarray(npz[k]) for k in npz.files}
+    except (OSError, ValueError) as exc:
+        log.warning("parity reference unreadable (%s); checking ONNX against XGBoost itself", exc)
+        return None
+    if not {"outcome_probe", "outcome_scores"} <= ref.keys():
+        log.warning("parity reference lacks the outcome probe; checking ONNX against XGBoost itself")
+        return None
+    return ref
 
 
 @dataclass
@@ -85,14 +159,72 @@ class ModelBundle:
     version: str
     path: Path
     manifest: Manifest
-    boosters: list[xgb.Booster]
     onnx: list[OnnxModel] | None
-    ranker: xgb.Booster | None
     catalog: Catalog | None
     cross_idx: list[tuple[int, int]]
     parity_max_error: float | None
     ranker_onnx: OnnxModel | None = None
     ranker_parity_max_error: float | None = None
+    reference: dict[str, np.ndarray] | None = None
+    # Loaded at once or by ``load_boosters`` (see the module docstring); read through the properties.
+    loaded_boosters: list[xgb.Booster] | None = None
+    loaded_ranker: xgb.Booster | None = None
+    _booster_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def boosters(self) -> list[xgb.Booster]:
+        """The outcome models' XGBoost boosters (control first), loaded on first use if need be."""
+        if self.loaded_boosters is None:
+            self.load_boosters()
+        assert self.loaded_boosters is not None
+        return self.loaded_boosters
+
+    @property
+    def ranker(self) -> xgb.Booster | None:
+        """The ranker's XGBoost booster, None without a ranker; loaded on first use if need be."""
+        if self.manifest.ranker is None:
+            return None
+        if self.loaded_ranker is None:
+            self.load_boosters()
+        return self.loaded_ranker
+
+    @property
+    def has_ranker(self) -> bool:
+        return self.manifest.ranker is not None and self.catalog is not None
+
+    def load_boosters(self) -> None:
+        """Read the XGBoost boosters if they are not yet (thread-safe; the API calls it after start-up).
+
+        They must reproduce the trainer's reference outputs, as the ONNX copies did at load: a
+        runtime whose XGBoost disagrees would otherwise answer large batches with other numbers.
+        """
+        with self._booster_lock:
+            want_ranker = self.manifest.ranker is not None
+            if self.loaded_boosters is not None and (not want_ranker or self.loaded_ranker is not None):
+                return
+            boosters = self.loaded_boosters
+            if boosters is None:
+                boosters = _read_boosters(self.path, self.manifest)
+            ranker = self.loaded_ranker
+            if ranker is None and self.manifest.ranker is not None:
+                ranker = _read_booster(self.path, self.manifest.ranker.booster_file)
+            ref = self.reference
+            if ref is not None:
+                err = max(
+                    _max_abs_error(
+                        ref["outcome_scores"][:, i], np.asarray(b.inplace_predict(ref["outcome_probe"]))
+                    )
+                    for i, b in enumerate(boosters)
+                )
+                if ranker is not None and "ranker_scores" in ref:
+                    got = np.asarray(ranker.inplace_predict(ref["ranker_probe"]))
+                    err = max(err, _max_abs_error(ref["ranker_scores"], got))
+                if not err <= PARITY_TOL:
+                    raise ArtifactError(
+                        f"{self.path}: XGBoost here gives outputs {err:.3g} away from the trainer's "
+                        "recorded ones; install the library versions in the manifest or retrain"
+                    )
+            self.loaded_boosters, self.loaded_ranker = boosters, ranker
 
     @property
     def schema(self) -> FeatureSchema:
@@ -109,7 +241,7 @@ class ModelBundle:
     @property
     def ranker_format(self) -> str | None:
         """What serves small ranking calls (large ones always go to XGBoost); None without a ranker."""
-        if self.ranker is None:
+        if not self.has_ranker:
             return None
         return "onnx" if self.ranker_onnx is not None else "xgboost"
 
@@ -129,45 +261,83 @@ class ModelBundle:
             raise ArtifactError(
                 f"{version_dir}: {len(spec.booster_files)} boosters for arms {manifest.data.arms}; retrain"
             )
-        try:
-            boosters = [_load_booster(version_dir / f) for f in spec.booster_files]
-        except xgb.core.XGBoostError as exc:
-            raise ArtifactError(
-                f"{version_dir}: a booster cannot be read ({exc}); retrain this version"
-            ) from exc
-        n_features = manifest.features.n_encoded
-        for f, b in zip(spec.booster_files, boosters, strict=True):
-            if b.num_features() != n_features:
-                raise ArtifactError(
-                    f"{version_dir / f}: booster expects {b.num_features()} features but the manifest "
-                    f"schema encodes {n_features}; the artifact is inconsistent, retrain it"
-                )
-        onnx, parity = None, None
-        if use_onnx and spec.onnx_files:
-            onnx, parity = cls._load_onnx(version_dir, spec.onnx_files, boosters, manifest.features)
+        reference = _read_reference(version_dir, manifest) if use_onnx else None
+        onnx, parity, boosters = None, None, None
+        if use_onnx and spec.onnx_files and reference is not None:
+            onnx, parity = cls._load_onnx_against(version_dir, spec.onnx_files, reference)
+        if onnx is None:
+            # No reference to check ONNX against, or ONNX failed it: XGBoost is needed now.
+            boosters = _read_boosters(version_dir, manifest)
+            if use_onnx and spec.onnx_files and reference is None:
+                onnx, parity = cls._load_onnx(version_dir, spec.onnx_files, boosters, manifest.features)
         ranker, catalog = None, None
         cross_idx: list[tuple[int, int]] = []
         ranker_onnx, ranker_parity = None, None
         if manifest.ranker is not None:
-            ranker, catalog, cross_idx = cls._load_ranker(version_dir, manifest)
-            if use_onnx and manifest.ranker.onnx_file:
-                probe = ranker_probe(manifest.features, catalog.encoded, cross_idx)
-                ranker_onnx, ranker_parity = cls._load_ranker_onnx(
-                    version_dir / manifest.ranker.onnx_file, ranker, probe
-                )
-        return cls(
+            catalog, cross_idx = cls._load_catalog(version_dir, manifest)
+            onnx_path = version_dir / manifest.ranker.onnx_file if manifest.ranker.onnx_file else None
+            if use_onnx and onnx_path is not None and reference is not None and "ranker_scores" in reference:
+                ranker_onnx, ranker_parity = cls._load_ranker_onnx_against(onnx_path, reference)
+            if ranker_onnx is None:
+                ranker = _read_booster(version_dir, manifest.ranker.booster_file)
+                if (
+                    use_onnx
+                    and onnx_path is not None
+                    and (reference is None or "ranker_scores" not in reference)
+                ):
+                    probe = ranker_probe(manifest.features, catalog.encoded, cross_idx)
+                    ranker_onnx, ranker_parity = cls._load_ranker_onnx(onnx_path, ranker, probe)
+        bundle = cls(
             version=manifest.version,
             path=version_dir,
             manifest=manifest,
-            boosters=boosters,
             onnx=onnx,
-            ranker=ranker,
             catalog=catalog,
             cross_idx=cross_idx,
             parity_max_error=parity,
             ranker_onnx=ranker_onnx,
             ranker_parity_max_error=ranker_parity,
+            reference=reference,
+            loaded_boosters=boosters,
+            loaded_ranker=ranker,
         )
+        if bundle.onnx is None or (manifest.ranker is not None and bundle.ranker_onnx is None):
+            # Something serves from XGBoost at any size: have all of it now, not at the first request.
+            bundle.load_boosters()
+        return bundle
+
+    @staticmethod
+    def _load_onnx_against(
+        version_dir: Path, files: list[str], reference: dict[str, np.ndarray]
+    ) -> tuple[list[OnnxModel] | None, float | None]:
+        probe, expected = reference["outcome_probe"], reference["outcome_scores"]
+        try:
+            models = [OnnxModel(version_dir / f) for f in files]
+            got = np.column_stack([m.predict(probe) for m in models])
+        except Exception as exc:  # onnxruntime raises its own exception types for graphs it cannot run
+            log.warning("ONNX copies cannot run (%s); serving with XGBoost", exc)
+            return None, None
+        err = _max_abs_error(expected, got)
+        if not err <= PARITY_TOL:  # NaN outputs fail too
+            log.warning("ONNX parity error %.3g > %.0e; serving with XGBoost", err, PARITY_TOL)
+            return None, err
+        return models, err
+
+    @staticmethod
+    def _load_ranker_onnx_against(
+        path: Path, reference: dict[str, np.ndarray]
+    ) -> tuple[OnnxModel | None, float | None]:
+        try:
+            model = OnnxModel(path)
+            got = model.predict(reference["ranker_probe"])
+        except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
+            log.warning("ranker ONNX copy %s cannot run (%s); ranking with XGBoost", path.name, exc)
+            return None, None
+        err = _max_abs_error(reference["ranker_scores"], got)
+        if not err <= PARITY_TOL:
+            log.warning("ranker ONNX parity error %.3g > %.0e; ranking with XGBoost", err, PARITY_TOL)
+            return None, err
+        return model, err
 
     @staticmethod
     def _load_onnx(
@@ -203,12 +373,9 @@ class ModelBundle:
         return model, err
 
     @staticmethod
-    def _load_ranker(
-        version_dir: Path, manifest: Manifest
-    ) -> tuple[xgb.Booster, Catalog, list[tuple[int, int]]]:
+    def _load_catalog(version_dir: Path, manifest: Manifest) -> tuple[Catalog, list[tuple[int, int]]]:
         spec = manifest.ranker
         assert spec is not None
-        ranker = _load_booster(version_dir / spec.booster_file)
         encoded = np.load(version_dir / spec.catalog_matrix_file, allow_pickle=False)
         ids = np.array(json.loads((version_dir / spec.catalog_ids_file).read_text()), dtype=object)
         if encoded.shape != (len(ids), spec.item_schema.n_encoded):
@@ -221,7 +388,7 @@ class ModelBundle:
             top_sellers=list(spec.top_sellers),
             index={item: i for i, item in enumerate(ids)},
         )
-        return ranker, catalog, cross_indices(manifest.features, spec.item_schema, spec.crosses)
+        return catalog, cross_indices(manifest.features, spec.item_schema, spec.crosses)
 
     # -- answering ------------------------------------------------------------------------------
 
@@ -263,17 +430,18 @@ class ModelBundle:
         agree within PARITY_TOL at load.
         """
         cat = self._catalog_for_ranking()
-        assert self.ranker is not None
         items = cat.encoded if idx is None else cat.encoded[idx]
         users = np.repeat(user_rows, len(items), axis=0)
         pairs = pair_matrix(users, np.tile(items, (len(user_rows), 1)), self.cross_idx)
         if self.ranker_onnx is not None and len(pairs) < RANKER_ONNX_MAX_ROWS:
             scores = self.ranker_onnx.predict(pairs)
         else:
-            scores = np.asarray(self.ranker.inplace_predict(pairs), dtype=np.float64)
+            ranker = self.ranker
+            assert ranker is not None
+            scores = np.asarray(ranker.inplace_predict(pairs), dtype=np.float64)
         return scores.reshape(len(user_rows), len(items))
 
     def _catalog_for_ranking(self) -> Catalog:
-        if self.ranker is None or self.catalog is None:
+        if not self.has_ranker or self.catalog is None:
             raise ArtifactError("this model version has no ranker; train with a catalog and impression log")
         return self.catalog

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xgboost as xgb
+
+if TYPE_CHECKING:  # the API imports this module at start-up and XGBoost only when it needs it
+    import xgboost as xgb
 
 PARITY_TOL = 1e-5
 ONNX_OPSET = 15
@@ -42,6 +44,8 @@ def as_squared_error(booster: xgb.Booster) -> xgb.Booster:
     Ranking and squared-error objectives both output the raw margin (base score plus leaf values),
     so swapping the objective in the saved model changes no prediction, only the converter's guess.
     """
+    import xgboost as xgb
+
     model = json.loads(bytes(booster.save_raw("json")))
     model["learner"]["objective"] = {"name": "reg:squarederror", "reg_loss_param": {"scale_pos_weight": "1"}}
     return xgb.Booster(model_file=bytearray(json.dumps(model).encode()))

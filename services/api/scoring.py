@@ -37,7 +37,7 @@ def score(bundle: ModelBundle, features: Sequence[dict[str, Any]]) -> Scores:
 def top_items(bundle: ModelBundle, user_rows: np.ndarray, top_k: int) -> list[list[str]]:
     """The ranker's top ``top_k`` catalog items for each encoded user (one booster call in all)."""
     cat = bundle.catalog
-    if bundle.ranker is None or cat is None or len(user_rows) == 0:
+    if not bundle.has_ranker or cat is None or len(user_rows) == 0:
         return [[] for _ in range(len(user_rows))]
     scores = bundle.ranker_scores(user_rows)
     k = min(top_k, len(cat.item_ids))

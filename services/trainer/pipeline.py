@@ -30,9 +30,11 @@ from shared.artifacts import (
     publish,
     write_json,
 )
+from shared.bundle import PARITY_REFERENCE_FILE, parity_reference
 from shared.estimators import TLearner
 from shared.estimators.tlearner import DEFAULT_PARAMS
 from shared.onnx_runtime import export_booster
+from shared.ranking_features import cross_indices
 from shared.segments import PLACEBO_QUANTILE, SEGMENTS, placebo_thresholds, segment_labels
 
 Step = Callable[[str], Any]
@@ -151,6 +153,14 @@ def train(
                     (stage / onx).unlink(missing_ok=True)
                 onnx_files = []
             ranker_spec = ranking.write(ranker_result, stage) if ranker_result else None
+            reference = parity_reference(
+                schema,
+                model.boosters_,
+                ranker_result.model.booster_ if ranker_result else None,
+                np.load(stage / ranker_spec.catalog_matrix_file) if ranker_spec else None,
+                cross_indices(schema, ranker_spec.item_schema, ranker_spec.crosses) if ranker_spec else None,
+            )
+            np.savez(stage / PARITY_REFERENCE_FILE, **reference)  # type: ignore[arg-type]  # stubs see allow_pickle in **
             _write_holdout_sample(data, frame, test, settings.holdout_sample_rows, stage)
             write_json(stage / "evaluation.json", metrics)
             qini_plot(metrics["arms"], stage / "qini.png")
@@ -185,6 +195,7 @@ def train(
                     params={**DEFAULT_PARAMS, **learner_args, "control": _arm_label(data.control)},
                 ),
                 ranker=ranker_spec,
+                parity_reference_file=PARITY_REFERENCE_FILE,
                 metrics=_headline(metrics),
                 bandit_priors=priors,
             )

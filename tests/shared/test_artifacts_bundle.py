@@ -1,6 +1,8 @@
 import json
 import logging
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +180,49 @@ def test_unreadable_outcome_onnx_falls_back_to_xgboost(trained_models, tmp_path,
     np.testing.assert_allclose(
         bundle.predict_outcomes(X), np.column_stack([b.inplace_predict(X) for b in bundle.boosters])
     )
+
+
+def test_onnx_checked_against_the_recorded_reference_and_boosters_load_later(trained_models):
+    bundle = ModelBundle.load_current(trained_models)
+    assert bundle.manifest.parity_reference_file == "parity_reference.npz"
+    assert bundle.serving_format == "onnx" and bundle.ranker_format == "onnx"
+    # Nothing served from XGBoost yet, so nothing of it was read.
+    assert bundle.loaded_boosters is None and bundle.loaded_ranker is None
+    X = probe_matrix(bundle.schema, n=300, seed=4)  # above ONNX_MAX_ROWS: XGBoost serves it
+    out = bundle.predict_outcomes(X)
+    assert bundle.loaded_boosters is not None and bundle.loaded_ranker is not None
+    np.testing.assert_allclose(out, np.column_stack([m.predict(X) for m in bundle.onnx]), atol=1e-5)
+
+
+def test_loading_a_model_imports_neither_xgboost_nor_scipy(trained_models):
+    code = (
+        "import sys; from pathlib import Path; from shared.bundle import ModelBundle; "
+        f"b = ModelBundle.load_current(Path({str(trained_models)!r})); "
+        "assert b.serving_format == 'onnx'; "
+        "print(sorted(m for m in ('xgboost', 'scipy') if m in sys.modules))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "[]"
+
+
+def test_manifest_without_a_reference_checks_onnx_against_xgboost_at_load(trained_models, tmp_path):
+    version_dir, raw = _copy_current(trained_models, tmp_path)
+    raw.pop("parity_reference_file")
+    (version_dir / "parity_reference.npz").unlink()
+    _save_manifest(version_dir, raw)
+    bundle = ModelBundle.load_current(version_dir.parent)
+    assert bundle.reference is None
+    assert bundle.serving_format == "onnx" and bundle.parity_max_error is not None
+    assert bundle.loaded_boosters is not None and bundle.loaded_ranker is not None
+
+
+def test_xgboost_disagreeing_with_the_reference_is_refused(trained_models, tmp_path):
+    version_dir, raw = _copy_current(trained_models, tmp_path)
+    with np.load(version_dir / "parity_reference.npz") as npz:
+        ref = {k: npz[k] for k in npz.files}
+    ref["outcome_scores"] = ref["outcome_scores"] + 1e-3
+    np.savez(version_dir / "parity_reference.npz", **ref)
+    _save_manifest(version_dir, raw)
+    # The ONNX copies now fail the reference too, so the boosters are needed, and checked, at load.
+    with pytest.raises(ArtifactError, match="away from the trainer's recorded ones"):
+        ModelBundle.load_current(version_dir.parent)

@@ -16,6 +16,8 @@ def reload(state: StateDep) -> dict[str, str | None]:
         previous = state.model.bundle.version if state.model else None
         try:
             fresh = load_model(state.settings)
+            # All of the new version is read and checked before it replaces the old one.
+            fresh.bundle.load_boosters()
         except ArtifactError as exc:
             raise HTTPException(
                 409,

@@ -21,7 +21,7 @@ def model_info(model: ModelDep) -> dict[str, Any]:
     info = b.manifest.model_dump(mode="json", exclude={"files"})
     info["serving_format"] = b.serving_format
     info["onnx_parity_max_error"] = b.parity_max_error
-    info["has_ranker"] = b.ranker is not None
+    info["has_ranker"] = b.has_ranker
     info["ranker_format"] = b.ranker_format
     info["ranker_onnx_parity_max_error"] = b.ranker_parity_max_error
     return info
