@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from shared.artifacts import ArtifactError, Manifest, resolve_current, verify
-from shared.onnx_runtime import PARITY_TOL, OnnxModel, parity_error
+from shared.onnx_runtime import PARITY_TOL, OnnxModel
 from shared.ranking_features import cross_indices, pair_matrix
 from shared.schema import FeatureSchema
 from shared.segments import segment_codes, segment_labels
@@ -75,6 +75,27 @@ def ranker_probe(
     return pair_matrix(np.repeat(users, n_items, axis=0), np.tile(catalog_encoded, (n_users, 1)), cross_idx)
 
 
+def outcome_reference(schema: FeatureSchema, boosters: list[xgb.Booster]) -> dict[str, np.ndarray]:
+    """The outcome models' XGBoost outputs (one column per arm) on ``probe_matrix`` rows."""
+    probe = probe_matrix(schema)
+    scores = np.column_stack([b.inplace_predict(probe) for b in boosters]).astype(np.float64)
+    return {"outcome_probe": probe, "outcome_scores": scores}
+
+
+def ranker_reference(
+    schema: FeatureSchema,
+    ranker: xgb.Booster,
+    catalog_encoded: np.ndarray,
+    cross_idx: list[tuple[int, int]],
+) -> dict[str, np.ndarray]:
+    """The ranker's XGBoost scores on ``ranker_probe`` rows."""
+    probe = ranker_probe(schema, catalog_encoded, cross_idx)
+    return {
+        "ranker_probe": probe,
+        "ranker_scores": np.asarray(ranker.inplace_predict(probe), dtype=np.float64),
+    }
+
+
 def parity_reference(
     schema: FeatureSchema,
     boosters: list[xgb.Booster],
@@ -83,15 +104,9 @@ def parity_reference(
     cross_idx: list[tuple[int, int]] | None = None,
 ) -> dict[str, np.ndarray]:
     """XGBoost's outputs on the probe rows, for the trainer to store beside the model."""
-    probe = probe_matrix(schema)
-    out = {
-        "outcome_probe": probe,
-        "outcome_scores": np.column_stack([b.inplace_predict(probe) for b in boosters]).astype(np.float64),
-    }
+    out = outcome_reference(schema, boosters)
     if ranker is not None and catalog_encoded is not None and cross_idx is not None:
-        rprobe = ranker_probe(schema, catalog_encoded, cross_idx)
-        out["ranker_probe"] = rprobe
-        out["ranker_scores"] = np.asarray(ranker.inplace_predict(rprobe), dtype=np.float64)
+        out.update(ranker_reference(schema, ranker, catalog_encoded, cross_idx))
     return out
 
 
@@ -262,31 +277,27 @@ class ModelBundle:
                 f"{version_dir}: {len(spec.booster_files)} boosters for arms {manifest.data.arms}; retrain"
             )
         reference = _read_reference(version_dir, manifest) if use_onnx else None
-        onnx, parity, boosters = None, None, None
-        if use_onnx and spec.onnx_files and reference is not None:
-            onnx, parity = cls._load_onnx_against(version_dir, spec.onnx_files, reference)
-        if onnx is None:
-            # No reference to check ONNX against, or ONNX failed it: XGBoost is needed now.
-            boosters = _read_boosters(version_dir, manifest)
-            if use_onnx and spec.onnx_files and reference is None:
-                onnx, parity = cls._load_onnx(version_dir, spec.onnx_files, boosters, manifest.features)
-        ranker, catalog = None, None
+        # What the ONNX copies must reproduce: the trainer's recorded XGBoost outputs, or, for a part
+        # the record lacks (older versions), XGBoost's own outputs computed now.
+        expected = dict(reference or {})
+        boosters, ranker, catalog = None, None, None
         cross_idx: list[tuple[int, int]] = []
-        ranker_onnx, ranker_parity = None, None
         if manifest.ranker is not None:
             catalog, cross_idx = cls._load_catalog(version_dir, manifest)
-            onnx_path = version_dir / manifest.ranker.onnx_file if manifest.ranker.onnx_file else None
-            if use_onnx and onnx_path is not None and reference is not None and "ranker_scores" in reference:
-                ranker_onnx, ranker_parity = cls._load_ranker_onnx_against(onnx_path, reference)
-            if ranker_onnx is None:
-                ranker = _read_booster(version_dir, manifest.ranker.booster_file)
-                if (
-                    use_onnx
-                    and onnx_path is not None
-                    and (reference is None or "ranker_scores" not in reference)
-                ):
-                    probe = ranker_probe(manifest.features, catalog.encoded, cross_idx)
-                    ranker_onnx, ranker_parity = cls._load_ranker_onnx(onnx_path, ranker, probe)
+        if use_onnx and spec.onnx_files and "outcome_scores" not in expected:
+            boosters = _read_boosters(version_dir, manifest)
+            expected.update(outcome_reference(manifest.features, boosters))
+        ranker_onnx_file = manifest.ranker.onnx_file if manifest.ranker is not None else None
+        if use_onnx and ranker_onnx_file and "ranker_scores" not in expected:
+            assert manifest.ranker is not None and catalog is not None
+            ranker = _read_booster(version_dir, manifest.ranker.booster_file)
+            expected.update(ranker_reference(manifest.features, ranker, catalog.encoded, cross_idx))
+        onnx, parity = None, None
+        if use_onnx and spec.onnx_files:
+            onnx, parity = cls._load_onnx(version_dir, spec.onnx_files, expected)
+        ranker_onnx, ranker_parity = None, None
+        if use_onnx and ranker_onnx_file:
+            ranker_onnx, ranker_parity = cls._load_ranker_onnx(version_dir / ranker_onnx_file, expected)
         bundle = cls(
             version=manifest.version,
             path=version_dir,
@@ -307,7 +318,7 @@ class ModelBundle:
         return bundle
 
     @staticmethod
-    def _load_onnx_against(
+    def _load_onnx(
         version_dir: Path, files: list[str], reference: dict[str, np.ndarray]
     ) -> tuple[list[OnnxModel] | None, float | None]:
         probe, expected = reference["outcome_probe"], reference["outcome_scores"]
@@ -319,12 +330,13 @@ class ModelBundle:
             return None, None
         err = _max_abs_error(expected, got)
         if not err <= PARITY_TOL:  # NaN outputs fail too
+            # Serving the slower path is better than serving numbers that differ from the evaluated model.
             log.warning("ONNX parity error %.3g > %.0e; serving with XGBoost", err, PARITY_TOL)
             return None, err
         return models, err
 
     @staticmethod
-    def _load_ranker_onnx_against(
+    def _load_ranker_onnx(
         path: Path, reference: dict[str, np.ndarray]
     ) -> tuple[OnnxModel | None, float | None]:
         try:
@@ -334,40 +346,7 @@ class ModelBundle:
             log.warning("ranker ONNX copy %s cannot run (%s); ranking with XGBoost", path.name, exc)
             return None, None
         err = _max_abs_error(reference["ranker_scores"], got)
-        if not err <= PARITY_TOL:
-            log.warning("ranker ONNX parity error %.3g > %.0e; ranking with XGBoost", err, PARITY_TOL)
-            return None, err
-        return model, err
-
-    @staticmethod
-    def _load_onnx(
-        version_dir: Path, files: list[str], boosters: list[xgb.Booster], schema: FeatureSchema
-    ) -> tuple[list[OnnxModel] | None, float | None]:
-        probe = probe_matrix(schema)
-        try:
-            models = [OnnxModel(version_dir / f) for f in files]
-            err = max(parity_error(b, m, probe) for b, m in zip(boosters, models, strict=True))
-        except Exception as exc:  # onnxruntime raises its own exception types for graphs it cannot run
-            log.warning("ONNX copies cannot run (%s); serving with XGBoost", exc)
-            return None, None
-        if not err <= PARITY_TOL:  # NaN outputs fail too
-            # Serving the slower path is better than serving numbers that differ from the evaluated model.
-            log.warning("ONNX parity error %.3g > %.0e; serving with XGBoost", err, PARITY_TOL)
-            return None, err
-        return models, err
-
-    @staticmethod
-    def _load_ranker_onnx(
-        path: Path, ranker: xgb.Booster, probe: np.ndarray
-    ) -> tuple[OnnxModel | None, float | None]:
-        try:
-            model = OnnxModel(path)
-            err = parity_error(ranker, model, probe)
-        except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
-            log.warning("ranker ONNX copy %s cannot run (%s); ranking with XGBoost", path.name, exc)
-            return None, None
         if not err <= PARITY_TOL:  # NaN scores fail too
-            # Same rule as the outcome models: the evaluated booster's numbers or nothing.
             log.warning("ranker ONNX parity error %.3g > %.0e; ranking with XGBoost", err, PARITY_TOL)
             return None, err
         return model, err
