@@ -3,7 +3,6 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -93,45 +92,22 @@ async def optimize(request: Request) -> Response:
     return await off_loop_if_large(len(body.users), lambda: _optimize(body, model, state))
 
 
-@dataclass(frozen=True)
-class _Decision:
-    seed: int
-    scores: Scores
-    chosen: np.ndarray
-    propensity: np.ndarray
-    treated: np.ndarray
-    effect_of_choice: np.ndarray
-    top_k: int
-
-
 def _optimize(body: OptimizeRequest, model: LoadedModel, state: AppState) -> Response:
-    d = _decide(body, model, state)
-    return _answer(body, model, state, d, _items(model.bundle, d.scores.X, d.treated, d.top_k))
-
-
-def _decide(body: OptimizeRequest, model: LoadedModel, state: AppState) -> _Decision:
-    pol = body.policy
+    bundle, pol = model.bundle, body.policy
     seed = pol.seed if pol.seed is not None else secrets.randbits(63)
-    s = score(model.bundle, [u.features for u in body.users])
+    s = score(bundle, [u.features for u in body.users])
     chosen, propensity = _thompson(model, s, state.store.counts(), pol, np.random.default_rng(seed))
     rows = np.arange(len(chosen))
     _apply_budget(chosen, propensity, s.effects[rows, np.maximum(chosen - 1, 0)], pol)
     treated = chosen > 0
     effect_of_choice = np.where(treated, s.effects[rows, np.maximum(chosen - 1, 0)], 0.0)
     top_k = pol.top_k or state.settings.top_k
-    return _Decision(seed, s, chosen, propensity, treated, effect_of_choice, top_k)
-
-
-def _answer(
-    body: OptimizeRequest, model: LoadedModel, state: AppState, d: _Decision, items: list[list[str]]
-) -> Response:
-    bundle, pol, s = model.bundle, body.policy, d.scores
+    items = _items(bundle, s.X, treated, top_k)
     now = time.time()
     arms = bundle.arms
-    chosen = d.chosen.tolist()
     effects = s.effects.tolist()
     best = s.best.tolist()
-    props = d.propensity.tolist()
+    props = propensity.tolist()
     decisions: list[dict[str, Any]] = []
     records: list[Assignment] = []
     for i, user in enumerate(body.users):
@@ -154,20 +130,16 @@ def _answer(
     state.store.record_assignments(records)
     for r in records:
         ASSIGNMENTS.labels(r.context, r.arm).inc()
-    treated = d.treated
     baselines = evaluate_policy(s.effects, treated, pol.value_per_conversion, pol.cost_per_treatment)
     # The policy's own total counts the arm Thompson actually chose, not the best arm.
     own = totals(
-        float(d.effect_of_choice.sum()),
-        int(treated.sum()),
-        pol.value_per_conversion,
-        pol.cost_per_treatment,
+        float(effect_of_choice.sum()), int(treated.sum()), pol.value_per_conversion, pol.cost_per_treatment
     )
     # Plain JSON, like /predict: OptimizeResponse documents the shape, re-validating our own numbers
     # would cost more than the scoring.
     payload = {
         "model_version": bundle.version,
-        "seed": d.seed,
+        "seed": seed,
         "decisions": decisions,
         "policy": own.to_dict(),
         "treat_all": baselines["treat_all"].to_dict(),
