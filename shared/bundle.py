@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -167,6 +168,11 @@ class Catalog:
     encoded: np.ndarray
     top_sellers: list[str]
     index: dict[str, int] = field(default_factory=dict)
+
+    @cached_property
+    def id_list(self) -> list[str]:
+        """Item ids as plain strings: picking ten from a list beats converting a numpy slice per request."""
+        return [str(i) for i in self.item_ids]
 
 
 @dataclass

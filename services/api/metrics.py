@@ -24,6 +24,12 @@ LATENCY = Histogram(
     registry=REGISTRY,
 )
 ASSIGNMENTS = Counter("uplift_assignments_total", "Arm assignments", ["segment", "arm"], registry=REGISTRY)
+OPTIMIZE_BATCH = Histogram(
+    "uplift_optimize_batch_requests",
+    "/optimize requests answered together (one model call and one commit per batch)",
+    buckets=(1, 2, 4, 8, 16),
+    registry=REGISTRY,
+)
 REWARDS = Counter("uplift_rewards_total", "Applied rewards", ["segment", "arm", "reward"], registry=REGISTRY)
 
 

@@ -8,12 +8,13 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import FastAPI
 
 from services.api.settings import ApiSettings
 from shared.artifacts import ArtifactError
-from shared.bandit import BanditStore, open_store, posterior
+from shared.bandit import BanditStore, ThompsonArms, open_store, posterior
 from shared.bundle import ModelBundle
 from shared.segments import SEGMENTS
 
@@ -25,6 +26,8 @@ class LoadedModel:
     bundle: ModelBundle
     # (segment, arm) → (alpha, beta): the model's own belief, worth ``prior_strength`` observations.
     priors: dict[tuple[str, str], tuple[float, float]]
+    # /optimize's Thompson arms per (segment, feedback counts, value, cost): see routes.optimize._arms.
+    arms_cache: dict[tuple[Any, ...], ThompsonArms] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass
@@ -33,6 +36,8 @@ class AppState:
     store: BanditStore
     model: LoadedModel | None = None
     load_error: str | None = None
+    # /optimize's batcher (services.api.batching), made on first use.
+    optimize_batches: Any = None
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
 
 

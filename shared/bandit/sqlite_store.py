@@ -122,13 +122,18 @@ class SqliteBanditStore:
                 # Busy or closing: the next round (or the last connection's close) checkpoints.
                 continue
 
-    @contextmanager
-    def _write(self, synchronous: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction, committed at the given durability level or rolled back on any error."""
+    def _conn_at(self, synchronous: str) -> sqlite3.Connection:
+        """This thread's connection, committing at the given durability level."""
         conn = self._conn()
         if self._local.sync != synchronous:
             conn.execute(f"PRAGMA synchronous={synchronous}")
             self._local.sync = synchronous
+        return conn
+
+    @contextmanager
+    def _write(self, synchronous: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction, committed at the given durability level or rolled back on any error."""
+        conn = self._conn_at(synchronous)
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -161,6 +166,15 @@ class SqliteBanditStore:
         # synchronous=NORMAL in WAL mode survives a killed process (the OS holds the WAL pages); only a
         # power cut can drop it. Rewards pay for an fsync, an /optimize call does not.
         try:
+            if len(rows) == 1:
+                # One statement is its own transaction: one call into SQLite instead of three
+                # (BEGIN, INSERT, COMMIT) for the one-user /optimize call, same atomicity.
+                r = rows[0]
+                self._conn_at("NORMAL").execute(
+                    "INSERT INTO assignments VALUES (?, ?, ?, ?, ?)",
+                    (r.assignment_id, r.context, r.arm, r.propensity, r.created_at),
+                )
+                return
             with self._write("NORMAL") as conn:
                 conn.executemany(
                     "INSERT INTO assignments VALUES (?, ?, ?, ?, ?)",

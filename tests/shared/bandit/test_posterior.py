@@ -273,3 +273,15 @@ def test_thompson_arms_is_cached_read_only_and_draws_like_thompson_choose():
 def test_per_arm_weights_must_be_numbers(values, message):
     with pytest.raises(ValueError, match=message):
         thompson_arms([BetaPosterior(1, 1)] * 2, values)
+
+
+def test_a_one_user_draw_picks_what_the_batch_draw_picks_first():
+    # choose(rng, 1) takes scalar draws (the one-user fast path); the same seed must give the same
+    # arm as the first row of a batch draw, or a request's seed would mean different things by size.
+    arms = thompson_arms(
+        [BetaPosterior(3, 9), BetaPosterior(4, 8), BetaPosterior(5, 7)], [1, 1, 1], [0, 0.05, 0.1]
+    )
+    firsts = [int(arms.choose(np.random.default_rng(s), 1)[0]) for s in range(300)]
+    batch_firsts = [int(arms.choose(np.random.default_rng(s), 5)[0]) for s in range(300)]
+    assert firsts == batch_firsts
+    assert set(firsts) == {0, 1, 2}

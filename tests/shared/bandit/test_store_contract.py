@@ -154,3 +154,11 @@ def test_counts_cache_drops_a_snapshot_that_raced_with_a_write():
     assert cache.get(lambda: {("c", "a"): (1, 0)}) == {("c", "a"): (1, 0)}  # the racing snapshot was not kept
     with pytest.raises(ValueError, match="cache_ttl_s: must be a finite number >= 0"):
         CountsCache(-1.0)
+
+
+def test_a_single_assignment_is_stored_and_still_unique(store):
+    # One row takes the one-statement path; same contract as a batch.
+    assign(store, ["solo"], "Neutral", "1")
+    with pytest.raises(ValueError, match="assignment_id: must be unique"):
+        assign(store, ["solo"], "Persuadable", "0")
+    assert store.record_reward("solo", 0).context == "Neutral"
