@@ -23,17 +23,14 @@ from fastapi.responses import Response
 
 from services.api.metrics import ASSIGNMENTS, OPTIMIZE_BATCH
 from services.api.schemas import OptimizeRequest, Policy
-from services.api.scoring import INLINE_MAX_USERS, Scores, score_encoded, top_items
+from services.api.scoring import Scores, score_encoded, top_items
 from services.api.state import AppState, LoadedModel
 from shared.bandit import Assignment, BetaPosterior, ThompsonArms, thompson_arms
-from shared.bundle import ONNX_MAX_ROWS, ModelBundle
+from shared.bundle import ModelBundle
 from shared.policy import totals
 
 # Distinct (segment, feedback counts, value, cost) keys kept per model before starting over.
 ARMS_CACHE_SIZE = 4096
-# Jobs of up to INLINE_MAX_USERS users each, batched while their rows stay on the ONNX path: a
-# larger stack would switch engines, and a user's scores would depend on who else was in the batch.
-BATCH_MAX_JOBS = (ONNX_MAX_ROWS - 1) // INLINE_MAX_USERS
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,21 +1,18 @@
 """The fast path shared by /predict, /optimize and /recommend: encode, score, segment.
 
-No pandas here and one call per model per request: the cost of answering one user is a couple of
+No pandas here and one call per model per batch: the cost of answering one user is a couple of
 small numpy operations and two ONNX Runtime calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 
-from shared.bundle import ModelBundle
-
-T = TypeVar("T")
+from shared.bundle import ONNX_MAX_ROWS, ModelBundle
 
 
 @dataclass(frozen=True)
@@ -60,12 +57,10 @@ def top_items(bundle: ModelBundle, user_rows: np.ndarray, top_k: int) -> list[li
     return [[ids[j] for j in row] for row in order.tolist()]
 
 
-# Up to this many users are scored on the event loop: one user takes ~50 µs, less than the thread-pool
-# hop (~0.2 ms CPU here) it would otherwise pay. Larger batches go to the pool so the loop stays free.
+# Up to this many users per request are scored on the event loop, batched with the other requests
+# of the same loop turn (services.api.batching): one user takes ~50 µs, less than the thread-pool
+# hop (~0.2 ms CPU here) it would otherwise pay. Larger requests go to the pool so the loop stays free.
 INLINE_MAX_USERS = 16
-
-
-async def off_loop_if_large(n_users: int, fn: Callable[[], T]) -> T:
-    if n_users <= INLINE_MAX_USERS:
-        return fn()
-    return await run_in_threadpool(fn)
+# Requests per batch: their rows stay below the ONNX path's limit, since a larger stack would switch
+# engines and a user's scores would then depend on who else was in the batch.
+BATCH_MAX_JOBS = (ONNX_MAX_ROWS - 1) // INLINE_MAX_USERS

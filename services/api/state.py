@@ -36,7 +36,8 @@ class AppState:
     store: BanditStore
     model: LoadedModel | None = None
     load_error: str | None = None
-    # /optimize's batcher (services.api.batching), made on first use.
+    # The batchers of /predict and /optimize (services.api.batching), made on first use.
+    predict_batches: Any = None
     optimize_batches: Any = None
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -7,10 +7,10 @@ from starlette.concurrency import run_in_threadpool
 from services.api.batching import LoopBatcher
 from services.api.body import json_body, parse
 from services.api.deps import require_model, state_of
-from services.api.optimizer import BATCH_MAX_JOBS, OptimizeJob, answer
+from services.api.optimizer import OptimizeJob, answer
 from services.api.routes.predict import check_batch
 from services.api.schemas import OptimizeRequest, OptimizeResponse
-from services.api.scoring import INLINE_MAX_USERS
+from services.api.scoring import BATCH_MAX_JOBS, INLINE_MAX_USERS
 from services.api.state import AppState
 
 router = APIRouter(tags=["policy"])

@@ -1,15 +1,22 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import groupby
+
+import numpy as np
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
+from services.api.batching import LoopBatcher
 from services.api.body import json_body, parse
 from services.api.deps import require_model, state_of
 from services.api.errors import PayloadTooLargeError
 from services.api.schemas import PredictRequest, PredictResponse
-from services.api.scoring import off_loop_if_large, score
-from services.api.state import LoadedModel
+from services.api.scoring import BATCH_MAX_JOBS, INLINE_MAX_USERS, Scores, score_encoded
+from services.api.state import AppState, LoadedModel
 
 router = APIRouter(tags=["scoring"])
 
@@ -19,6 +26,13 @@ def check_batch(n: int, limit: int) -> None:
         raise PayloadTooLargeError("users", f"at most {limit} users per request, got {n}")
 
 
+@dataclass(frozen=True, eq=False)
+class PredictJob:
+    body: PredictRequest
+    model: LoadedModel
+    X: np.ndarray  # the users, encoded
+
+
 @router.post("/predict", response_model=PredictResponse, openapi_extra=json_body(PredictRequest))
 async def predict(request: Request) -> Response:
     """CATE, outcome probabilities and segment for one user or a bounded batch."""
@@ -26,18 +40,49 @@ async def predict(request: Request) -> Response:
     state = state_of(request)
     check_batch(len(body.users), state.settings.max_batch)
     model = require_model(state)
-    return await off_loop_if_large(len(body.users), lambda: _predict(body, model))
+    features = [u.features for u in body.users]
+    if len(features) > INLINE_MAX_USERS:
+
+        def alone() -> Response:
+            return answer([PredictJob(body, model, model.bundle.schema.encode_records(features))])[0]
+
+        return await run_in_threadpool(alone)
+    # Encoded here, so bad features fail this request alone (422), never a batch it would join.
+    job = PredictJob(body, model, model.bundle.schema.encode_records(features))
+    return await _batcher(state).submit(job)
 
 
-def _predict(body: PredictRequest, model: LoadedModel) -> Response:
-    bundle = model.bundle
-    s = score(bundle, [u.features for u in body.users])
+def _batcher(state: AppState) -> LoopBatcher[PredictJob, Response]:
+    if state.predict_batches is None:  # one per app; the event loop is its only user
+        state.predict_batches = LoopBatcher(answer, BATCH_MAX_JOBS)
+    batcher: LoopBatcher[PredictJob, Response] = state.predict_batches
+    return batcher
+
+
+def answer(jobs: Sequence[PredictJob]) -> list[Response]:
+    """One response per job; the users of jobs on the same model are scored in one call."""
+    out: list[Response] = []
+    for _, same_model in groupby(jobs, key=lambda j: id(j.model)):
+        group = list(same_model)
+        X = group[0].X if len(group) == 1 else np.vstack([j.X for j in group])
+        scores = score_encoded(group[0].model.bundle, X)
+        start = 0
+        for job in group:
+            stop = start + len(job.X)
+            out.append(_response(job, scores.rows(start, stop)))
+            start = stop
+    return out
+
+
+def _response(job: PredictJob, s: Scores) -> Response:
+    bundle = job.model.bundle
     # Built as plain dicts: re-validating our own numbers through the response model would cost
     # more than the scoring itself. PredictResponse still documents the shape in /docs.
     arms = bundle.arms[1:]
     effects = s.effects.tolist()
     outcomes = s.outcomes.tolist()
     best = s.best.tolist()
+    segments = s.segments.tolist()
     preds = [
         {
             "user_id": u.user_id,
@@ -45,9 +90,9 @@ def _predict(body: PredictRequest, model: LoadedModel) -> Response:
             "effects": dict(zip(arms, effects[i], strict=True)),
             "p_treated": outcomes[i][best[i] + 1],
             "p_control": outcomes[i][0],
-            "segment": s.segments[i],
+            "segment": segments[i],
         }
-        for i, u in enumerate(body.users)
+        for i, u in enumerate(job.body.users)
     ]
     payload = orjson.dumps({"model_version": bundle.version, "predictions": preds})
     return Response(payload, media_type="application/json")

@@ -1,4 +1,4 @@
-"""Concurrent /optimize calls are answered in batches, and each gets what it would have got alone."""
+"""Concurrent /predict and /optimize calls are answered in batches; each gets what it would alone."""
 
 import asyncio
 
@@ -18,24 +18,25 @@ def _comparable(res):
     return {**body, "decisions": decisions}
 
 
-async def _serve(settings, requests, together, data_dir):
+async def _serve(settings, requests, together, data_dir, path="/optimize"):
     # A bandit store of its own per run: same starting posteriors for both ways of calling.
     app = create_app(settings.model_copy(update={"data_dir": data_dir}))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
             if together:
-                out = await asyncio.gather(*(client.post("/optimize", json=r) for r in requests))
+                out = await asyncio.gather(*(client.post(path, json=r) for r in requests))
             else:
-                out = [await client.post("/optimize", json=r) for r in requests]
-            batcher = app.state.uplift.optimize_batches
+                out = [await client.post(path, json=r) for r in requests]
+            state = app.state.uplift
+            batcher = state.optimize_batches if path == "/optimize" else state.predict_batches
             stored = app.state.uplift.store
             for res in out:
                 for d in res.json().get("decisions", []):
                     # Every returned id was committed before its answer was sent.
                     assert stored.record_reward(d["assignment_id"], 1).status == "applied"
             metrics = (await client.get("/metrics")).text
-            assert "uplift_optimize_batch_requests_bucket" in metrics
+            assert path != "/optimize" or "uplift_optimize_batch_requests_bucket" in metrics
             return out, (batcher.batches, batcher.jobs)
 
 
@@ -65,3 +66,14 @@ def test_bad_input_fails_its_own_call_not_the_batch(settings, users, tmp_path):
     assert batches == 1
     assert [r.status_code for r in out] == [200, 422, 200]
     assert out[1].json()["detail"][0]["field"] == "users[0].features.age"
+
+
+def test_concurrent_predictions_share_a_batch_and_match_one_by_one(settings, users, tmp_path):
+    requests = [{"users": users[i : i + 1 + i % 4]} for i in range(10)]
+    alone, _ = asyncio.run(_serve(settings, requests, False, tmp_path / "alone", "/predict"))
+    together, (batches, jobs) = asyncio.run(
+        _serve(settings, requests, True, tmp_path / "together", "/predict")
+    )
+    assert jobs == 10 and batches < 10
+    assert [r.json() for r in together] == [r.json() for r in alone]
+    assert [len(r.json()["predictions"]) for r in together] == [1 + i % 4 for i in range(10)]
