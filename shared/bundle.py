@@ -22,6 +22,7 @@ import numpy as np
 
 from shared.artifacts import ArtifactError, Manifest, resolve_current, verify
 from shared.onnx_runtime import PARITY_TOL, OnnxModel
+from shared.pair_trees import PairTreeScorer
 from shared.ranking_features import cross_indices, pair_matrix
 from shared.schema import FeatureSchema
 from shared.segments import segment_codes, segment_labels
@@ -42,6 +43,10 @@ ONNX_MAX_ROWS = 256
 # 200-item catalog (or a candidate subset) goes to ONNX, two users or more to XGBoost. More trees
 # raise ONNX's per-row cost faster than XGBoost's and move the crossover down.
 RANKER_ONNX_MAX_ROWS = 250
+# Users ranked one by one by the pair scorer (~70 µs each for 200 items); larger batches go to XGBoost.
+PAIR_SCORER_MAX_USERS = 16
+# Distinct users of the reference's ranker probe the pair scorer must reproduce before it serves.
+PAIR_PROBE_USERS = 8
 # Users drawn by probe_matrix and paired with every catalog item to check the ranker's ONNX copy.
 RANKER_PROBE_USERS = 32
 
@@ -187,6 +192,10 @@ class ModelBundle:
     ranker_onnx: OnnxModel | None = None
     ranker_parity_max_error: float | None = None
     reference: dict[str, np.ndarray] | None = None
+    # Ranks one user's catalog ~4x faster than ONNX Runtime, bit-exact to XGBoost; built with the
+    # boosters (it reads the ranker's trees) and checked against the booster before use.
+    pair_scorer: PairTreeScorer | None = None
+    pair_parity_max_error: float | None = None
     # Loaded at once or by ``load_boosters`` (see the module docstring); read through the properties.
     loaded_boosters: list[xgb.Booster] | None = None
     loaded_ranker: xgb.Booster | None = None
@@ -246,6 +255,33 @@ class ModelBundle:
                         "recorded ones; install the library versions in the manifest or retrain"
                     )
             self.loaded_boosters, self.loaded_ranker = boosters, ranker
+            if ranker is not None and self.pair_scorer is None:
+                self.pair_scorer, self.pair_parity_max_error = self._pair_scorer(ranker)
+
+    def _pair_scorer(self, ranker: xgb.Booster) -> tuple[PairTreeScorer | None, float | None]:
+        """The factorized ranker, if it reproduces the booster on the reference's probe users."""
+        ref, cat = self.reference, self.catalog
+        if ref is None or "ranker_probe" not in ref or cat is None:
+            return None, None  # XGBoost-only serving, or a version without a reference: no fast path
+        n_user = self.schema.n_encoded
+        scorer = PairTreeScorer.from_xgboost_json(
+            json.loads(bytes(ranker.save_raw("json"))), n_user, cat.encoded, self.cross_idx
+        )
+        if scorer is None:
+            log.info("ranker of %s has trees the pair scorer does not cover; ranking with ONNX", self.version)
+            return None, None
+        users = np.unique(ref["ranker_probe"][:, :n_user], axis=0)[:PAIR_PROBE_USERS]
+        err = max(
+            _max_abs_error(
+                np.asarray(ranker.inplace_predict(pair_matrix(u, cat.encoded, self.cross_idx))),
+                scorer.scores(u),
+            )
+            for u in users
+        )
+        if not err <= PARITY_TOL:
+            log.warning("pair scorer parity error %.3g > %.0e; ranking with ONNX", err, PARITY_TOL)
+            return None, err
+        return scorer, err
 
     @property
     def schema(self) -> FeatureSchema:
@@ -264,6 +300,8 @@ class ModelBundle:
         """What serves small ranking calls (large ones always go to XGBoost); None without a ranker."""
         if not self.has_ranker:
             return None
+        if self.pair_scorer is not None:
+            return "pair_trees"
         return "onnx" if self.ranker_onnx is not None else "xgboost"
 
     @classmethod
@@ -408,13 +446,23 @@ class ModelBundle:
         return cat.item_ids[idx][order], scores[order].astype(np.float64)
 
     def ranker_scores(self, user_rows: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
-        """Ranker score of every (user, catalog item) pair, shape (users, items), in one model call.
+        """Ranker score of every (user, catalog item) pair, shape (users, items).
 
-        One call for the whole batch, since each call has a fixed cost. Small batches go to ONNX
-        Runtime (almost no fixed cost), large ones to XGBoost (cheaper per row); both were checked to
-        agree within PARITY_TOL at load.
+        A few users go to the pair scorer once the boosters are loaded (one user at a time, no pair
+        rows built); otherwise one call for the whole batch, since each call has a fixed cost: ONNX
+        Runtime below RANKER_ONNX_MAX_ROWS rows, XGBoost above. Every path was checked to agree with
+        the booster within PARITY_TOL before it serves.
         """
         cat = self._catalog_for_ranking()
+        scorer = self.pair_scorer
+        if scorer is not None and len(user_rows) <= PAIR_SCORER_MAX_USERS:
+            # Scores the whole catalog per user; a candidate subset is a column selection of that.
+            full = (
+                np.stack([scorer.scores(u) for u in user_rows])
+                if len(user_rows)
+                else np.zeros((0, scorer.n_items))
+            )
+            return full if idx is None else full[:, idx]
         items = cat.encoded if idx is None else cat.encoded[idx]
         users = np.repeat(user_rows, len(items), axis=0)
         pairs = pair_matrix(users, np.tile(items, (len(user_rows), 1)), self.cross_idx)

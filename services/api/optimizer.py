@@ -68,26 +68,26 @@ def answer(state: AppState, jobs: Sequence[OptimizeJob]) -> list[Response]:
 def _decide(
     job: OptimizeJob, s: Scores, counts: dict[tuple[str, str], tuple[int, int]], default_top_k: int
 ) -> tuple[dict[str, Any], list[Assignment]]:
-    """One request's answer (as plain JSON data) and the assignments to persist before sending it."""
+    """One request's answer (as plain JSON data) and the assignments to persist before sending it.
+
+    Per-user logic on Python lists: a request here has at most INLINE_MAX_USERS users (or runs in the
+    thread pool), and a dozen numpy calls on one-element arrays cost more than the decisions.
+    """
     body, model = job.body, job.model
     bundle, pol = model.bundle, body.policy
     seed = pol.seed if pol.seed is not None else secrets.randbits(63)
     # Generator(PCG64(seed)) is default_rng(seed), without the dispatch (~15 µs of a one-user call).
     rng = np.random.Generator(np.random.PCG64(seed))
-    chosen, propensity = _thompson(model, s, counts, pol, rng)
-    rows = np.arange(len(chosen))
-    arm_effect = s.effects[rows, np.maximum(chosen - 1, 0)]
-    _apply_budget(chosen, propensity, arm_effect, pol)
-    treated = chosen > 0
-    top_k = pol.top_k or default_top_k
-    items = _items(bundle, s.X, treated, top_k)
+    effects = s.effects.tolist()
+    segments = s.segments.tolist()
+    picked, props = _thompson(model, segments, counts, pol, rng)
+    arm_effect = [e[max(c - 1, 0)] for e, c in zip(effects, picked, strict=True)]
+    _apply_budget(picked, props, arm_effect, pol)
+    treated = [i for i, c in enumerate(picked) if c > 0]
+    items = _items(bundle, s.X, treated, pol.top_k or default_top_k)
     now = time.time()
     arms = bundle.arms
-    effects = s.effects.tolist()
     best = s.best.tolist()
-    props = propensity.tolist()
-    picked = chosen.tolist()
-    segments = s.segments.tolist()
     decisions: list[dict[str, Any]] = []
     records: list[Assignment] = []
     for i, user in enumerate(body.users):
@@ -107,13 +107,12 @@ def _decide(
             }
         )
     value, cost = pol.value_per_conversion, pol.cost_per_treatment
-    n_treated = int(treated.sum())
     best_effects = [e[b] for e, b in zip(effects, best, strict=True)]
     # The policy's own total counts the arm Thompson actually chose; the baselines (what
-    # shared.policy.evaluate_policy reports) give every user, or a random n_treated, their best arm.
-    own = totals(float(arm_effect[treated].sum()), n_treated, value, cost)
+    # shared.policy.evaluate_policy reports) give every user, or a random len(treated), their best arm.
+    own = totals(math.fsum(arm_effect[i] for i in treated), len(treated), value, cost)
     treat_all = totals(math.fsum(best_effects), len(effects), value, cost)
-    at_random = totals(math.fsum(best_effects) / len(effects) * n_treated, n_treated, value, cost)
+    at_random = totals(math.fsum(best_effects) / len(effects) * len(treated), len(treated), value, cost)
     payload = {
         "model_version": bundle.version,
         "seed": seed,
@@ -127,26 +126,30 @@ def _decide(
 
 def _thompson(
     model: LoadedModel,
-    s: Scores,
+    segments: list[str],
     counts: dict[tuple[str, str], tuple[int, int]],
     pol: Policy,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Arm index (0 = control) and its choice probability per user, drawn per segment."""
-    segments = s.segments.tolist()
-    groups: list[tuple[str, slice | np.ndarray]]
-    if len(set(segments)) == 1:  # the one-user request: no per-segment row selection needed
-        groups = [(segments[0], slice(None))]
-    else:
-        groups = [(seg, np.flatnonzero(s.segments == seg)) for seg in sorted(set(segments))]
-    chosen = np.zeros(len(segments), dtype=np.int64)
-    propensity = np.ones(len(segments))
-    for seg, rows in groups:
+) -> tuple[list[int], list[float]]:
+    """Arm index (0 = control) and its choice probability per user, drawn segment by segment.
+
+    The draws go segment by segment in name order, and in user order within a segment: the seed
+    fixes every user's arm.
+    """
+    n = len(segments)
+    if n == 1:
+        tarms = _arms(model, segments[0], counts, pol)
+        arm = int(tarms.choose(rng, 1)[0])
+        return [arm], [float(tarms.probabilities[arm])]
+    picked = [0] * n
+    props = [1.0] * n
+    for seg in sorted(set(segments)):
+        rows = [i for i, g in enumerate(segments) if g == seg]
         tarms = _arms(model, seg, counts, pol)
-        picked = tarms.choose(rng, len(chosen[rows]))
-        chosen[rows] = picked
-        propensity[rows] = tarms.probabilities[picked]
-    return chosen, propensity
+        probabilities = tarms.probabilities.tolist()
+        for i, arm in zip(rows, tarms.choose(rng, len(rows)).tolist(), strict=True):
+            picked[i], props[i] = arm, probabilities[arm]
+    return picked, props
 
 
 def _arms(
@@ -176,30 +179,27 @@ def _arms(
     return tarms
 
 
-def _apply_budget(
-    chosen: np.ndarray, propensity: np.ndarray, effect_of_choice: np.ndarray, pol: Policy
-) -> None:
+def _apply_budget(picked: list[int], props: list[float], arm_effect: list[float], pol: Policy) -> None:
     """The budget is a hard cap: treated users beyond it, lowest expected effect first, get control."""
-    capacity = len(chosen) if pol.cost_per_treatment == 0 else int(pol.budget // pol.cost_per_treatment)
-    if len(chosen) <= capacity:
+    n = len(picked)
+    capacity = n if pol.cost_per_treatment == 0 else int(pol.budget // pol.cost_per_treatment)
+    if n <= capacity:
         return
-    wants = chosen > 0
-    if wants.sum() <= capacity:
+    wanting = [i for i, c in enumerate(picked) if c > 0]
+    if len(wanting) <= capacity:
         return
-    order = np.argsort(-np.where(wants, effect_of_choice, -np.inf), kind="stable")
-    forced = np.zeros(len(chosen), dtype=bool)
-    forced[order[capacity : int(wants.sum())]] = True
-    chosen[forced] = 0
-    propensity[forced] = 1.0
+    # Highest expected effect first; ties in user order (sorted is stable).
+    for i in sorted(wanting, key=lambda i: -arm_effect[i])[capacity:]:
+        picked[i], props[i] = 0, 1.0
 
 
-def _items(bundle: ModelBundle, X: np.ndarray, treated: np.ndarray, top_k: int) -> list[list[str]]:
-    """The ranker's items for users on the recommendation arm, top sellers for control."""
+def _items(bundle: ModelBundle, X: np.ndarray, treated: list[int], top_k: int) -> list[list[str]]:
+    """The ranker's items for the treated users (indices), top sellers for control."""
     if bundle.catalog is None:
-        return [[] for _ in range(len(treated))]
+        return [[] for _ in range(len(X))]
     control = bundle.catalog.top_sellers[:top_k]
-    out = [control for _ in range(len(treated))]
-    idx = np.flatnonzero(treated)
-    for i, ranked in zip(idx.tolist(), top_items(bundle, X[idx], top_k), strict=True):
-        out[i] = ranked
+    out = [control for _ in range(len(X))]
+    if treated:
+        for i, ranked in zip(treated, top_items(bundle, X[treated], top_k), strict=True):
+            out[i] = ranked
     return out

@@ -128,7 +128,8 @@ def test_unreadable_ranker_onnx_falls_back_to_xgboost(trained_models, tmp_path, 
     _save_manifest(version_dir, raw)
     with caplog.at_level(logging.WARNING, logger="shared.bundle"):
         bundle = ModelBundle.load_current(version_dir.parent)
-    assert bundle.ranker_format == "xgboost" and bundle.ranker_onnx is None
+    # The boosters load at once then, and with them the pair scorer, which serves small calls.
+    assert bundle.ranker_format == "pair_trees" and bundle.ranker_onnx is None
     assert "ranker ONNX copy ranker.onnx cannot run" in caplog.text
     _assert_ranks_with_xgboost(bundle)
 
@@ -142,7 +143,7 @@ def test_mismatching_ranker_onnx_falls_back_to_xgboost(trained_models, tmp_path,
     _save_manifest(version_dir, raw)
     with caplog.at_level(logging.WARNING, logger="shared.bundle"):
         bundle = ModelBundle.load_current(version_dir.parent)
-    assert bundle.ranker_format == "xgboost"
+    assert bundle.ranker_format == "pair_trees" and bundle.ranker_onnx is None
     assert bundle.ranker_parity_max_error is not None and bundle.ranker_parity_max_error > PARITY_TOL
     assert "ranker ONNX parity error" in caplog.text
     # The outcome models' ONNX copies are unaffected.
@@ -158,13 +159,17 @@ def test_manifest_from_before_the_ranker_onnx_still_loads(trained_models, tmp_pa
     (version_dir / "manifest.json").write_text(json.dumps(raw))
     bundle = ModelBundle.load_current(version_dir.parent)
     assert bundle.manifest.ranker.onnx_file is None
-    assert bundle.ranker_format == "xgboost" and bundle.ranker_parity_max_error is None
+    # No ONNX ranker, but the parity reference: the pair scorer serves small calls.
+    assert bundle.ranker_format == "pair_trees" and bundle.ranker_parity_max_error is None
     _assert_ranks_with_xgboost(bundle)
 
 
 def _assert_ranks_with_xgboost(bundle: ModelBundle) -> None:
+    """Small calls give XGBoost's own scores, whether the booster or the pair scorer serves them."""
     user = probe_matrix(bundle.schema, n=1, seed=4)
     pairs = pair_matrix(user[0], bundle.catalog.encoded, bundle.cross_idx)
+    np.testing.assert_array_equal(bundle.ranker_scores(user)[0], bundle.ranker.inplace_predict(pairs))
+    bundle.pair_scorer = None
     np.testing.assert_array_equal(bundle.ranker_scores(user)[0], bundle.ranker.inplace_predict(pairs))
 
 

@@ -24,6 +24,7 @@ def model_info(model: ModelDep) -> dict[str, Any]:
     info["has_ranker"] = b.has_ranker
     info["ranker_format"] = b.ranker_format
     info["ranker_onnx_parity_max_error"] = b.ranker_parity_max_error
+    info["ranker_pair_parity_max_error"] = b.pair_parity_max_error
     return info
 
 

@@ -81,11 +81,14 @@ def test_recommend_and_model_endpoints(client, users):
         "/recommend", json={"user_id": "a", "features": users[0]["features"], "candidates": cands[::-1]}
     )
     assert [i["item_id"] for i in sub.json()["items"]] == cands
+    # The warm-up thread loads the boosters and, with them, the pair scorer; wait for it.
+    client.app.state.uplift.model.bundle.load_boosters()
     info = client.get("/model").json()
     assert info["serving_format"] == "onnx" and info["onnx_parity_max_error"] <= 1e-5
-    assert info["ranker_format"] == "onnx" and info["ranker_onnx_parity_max_error"] <= 1e-5
+    assert info["ranker_format"] == "pair_trees" and info["ranker_onnx_parity_max_error"] <= 1e-5
+    assert info["ranker_pair_parity_max_error"] <= 1e-5
     ready = client.get("/ready").json()
-    assert ready["serving_format"] == "onnx" and ready["ranker_format"] == "onnx"
+    assert ready["serving_format"] == "onnx" and ready["ranker_format"] == "pair_trees"
     assert "arms" in client.get("/model/evaluation").json()
     assert len(client.get("/model/sample", params={"n": 3}).json()["rows"]) == 3
     curve = client.get("/model/policy-curve", params={"points": 11}).json()
