@@ -211,36 +211,27 @@ class FeatureSchema(BaseModel):
         if n > _ROWWISE_MAX:
             return self._encode_columns(rows, plan)
         width = plan.width
-        out = np.zeros((n, width), dtype=np.float32)
-        numbers: list[Any] = []
-        hot: list[int] = []
+        numeric = list(zip(plan.numeric, plan.numeric_cols, strict=True))
+        encoded: list[list[float]] = []
         for i, row in enumerate(rows):
             if len(row) != len(plan.names) or row.keys() != plan.names:
                 self._raise_for_keys(i, row, plan.names)
-            for name in plan.numeric:
+            values = [0.0] * width
+            for name, col in numeric:
                 v = row[name]
-                if type(v) is not float and type(v) is not int:
-                    # bool is an int subclass, but True is not a number a caller meant to send.
-                    raise SchemaError(
-                        f"users[{i}].features.{name}", f"must be a number, got {type(v).__name__}"
-                    )
-                numbers.append(v)
+                # bool is an int subclass, but True is not a number a caller meant to send.
+                if (type(v) is not float and type(v) is not int) or not -_F32_MAX <= v <= _F32_MAX:
+                    _raise_number(i, name, v)
+                values[col] = v
             for name, offset, index in plan.categorical:
                 v = row[name]
                 code = index.get(v) if type(v) is str else None
                 if code is None:
                     _raise_category(self.spec(name), i, v)
-                hot.append(i * width + offset + code)  # type: ignore[operator]
-        if plan.numeric:
-            values = np.array(numbers, dtype=np.float64).reshape(n, len(plan.numeric))
-            if not np.isfinite(values).all():
-                i, k = np.argwhere(~np.isfinite(values))[0]
-                raise SchemaError(
-                    f"users[{i}].features.{plan.numeric[k]}", "must be a finite number (no NaN or infinity)"
-                )
-            out[:, plan.numeric_cols] = values
-        out.flat[hot] = 1.0
-        return out
+                values[offset + code] = 1.0  # type: ignore[operator]
+            encoded.append(values)
+        # One conversion for the whole request: per-feature numpy calls would dominate one user.
+        return np.array(encoded, dtype=np.float32)
 
     def _encode_columns(self, rows: Sequence[Mapping[str, Any]], plan: _RecordPlan) -> np.ndarray:
         """The batch path of ``encode_records``: the same checks, one feature column at a time.
@@ -260,13 +251,14 @@ class FeatureSchema(BaseModel):
                 raise SchemaError(
                     f"users[{i}].features.{name}", f"must be a number, got {type(values[i]).__name__}"
                 )
-            column = np.array(values, dtype=np.float64)
-            finite = np.isfinite(column)
-            if not finite.all():
-                i = int(np.argmin(finite))
-                raise SchemaError(
-                    f"users[{i}].features.{name}", "must be a finite number (no NaN or infinity)"
-                )
+            try:
+                column = np.array(values, dtype=np.float64)
+            except OverflowError:  # an integer beyond float64
+                column = np.array([float(v) if abs(v) <= _F32_MAX else np.inf for v in values])
+            in_range = np.abs(column) <= _F32_MAX  # also False for NaN
+            if not in_range.all():
+                i = int(np.argmin(in_range))
+                _raise_number(i, name, values[i])
             out[:, col] = column
         for name, offset, index in plan.categorical:
             values = [row[name] for row in rows]
@@ -294,6 +286,7 @@ class FeatureSchema(BaseModel):
 # sees); larger batches column by column.
 _ROWWISE_MAX = 32
 _NUMBER_TYPES = frozenset({int, float})
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 class _RecordPlan:
@@ -315,6 +308,14 @@ class _RecordPlan:
                 self.categorical.append((f.name, j, {c: k for k, c in enumerate(f.categories)}))
                 j += len(f.categories)
         self.width = j
+
+
+def _raise_number(i: int, name: str, value: Any) -> None:
+    where = f"users[{i}].features.{name}"
+    if type(value) is not float and type(value) is not int:
+        raise SchemaError(where, f"must be a number, got {type(value).__name__}")
+    # The models read float32: a larger magnitude would turn into infinity there.
+    raise SchemaError(where, f"must be a finite number within ±{_F32_MAX:.4g} (no NaN or infinity)")
 
 
 def _raise_category(f: FeatureSpec, i: int, value: Any) -> None:

@@ -49,6 +49,9 @@ def test_batch_path_equals_row_path_and_frame(schema: FeatureSchema, monkeypatch
         ("age", True, "must be a number, got bool"),
         ("age", float("nan"), "must be a finite number"),
         ("visits", float("inf"), "must be a finite number"),
+        # Finite in JSON, but beyond float32 (what the models read): infinity there, or an overflow.
+        ("visits", 1e39, "must be a finite number within"),
+        ("age", -(10**400), "must be a finite number within"),
         ("device", "tv", "unseen category 'tv'"),
         ("device", 3, "must be a string category, got int"),
         ("device", ["mobile"], "must be a string category, got list"),
@@ -60,6 +63,18 @@ def test_batch_errors_name_row_and_field(schema: FeatureSchema, field: str, valu
     with pytest.raises(SchemaError, match=rule) as err:
         schema.encode_records(rows)
     assert err.value.field == f"users[{N - 3}].features.{field}"
+    # The row-by-row path (small requests) applies the same rule.
+    with pytest.raises(SchemaError, match=rule) as err:
+        schema.encode_records([rows[0], rows[N - 3]])
+    assert err.value.field == f"users[1].features.{field}"
+
+
+def test_float32_range_edges_are_accepted(schema: FeatureSchema) -> None:
+    rows = _rows(2)[:2]
+    rows[0]["visits"] = float(np.finfo(np.float32).max)
+    rows[1]["visits"] = -int(np.finfo(np.float32).max)
+    X = schema.encode_records(rows)
+    assert np.isfinite(X).all()
 
 
 def test_batch_missing_and_unknown_keys(schema: FeatureSchema) -> None:

@@ -35,14 +35,18 @@ def test_feature_errors_name_field_and_rule(client, users, change, field, rule):
     assert detail["field"] == field and rule in detail["rule"]
 
 
-@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e39", "1" + "0" * 400])
 def test_non_finite_numbers_are_refused(client, users, value):
     body = json.dumps({"users": [_user(users)]}).replace(
         '"age": ' + json.dumps(users[0]["features"]["age"]), f'"age": {value}'
     )
-    res = client.post("/predict", content=body, headers={"content-type": "application/json"})
-    assert res.status_code == 422
-    assert res.json()["detail"][0]["field"] == "users[0].features.age"
+    for path, extra in (
+        ("/predict", ""),
+        ("/optimize", ', "policy": {"budget": 1, "cost_per_treatment": 1, "value_per_conversion": 1}'),
+    ):
+        res = client.post(path, content=body[:-1] + extra + "}", headers={"content-type": "application/json"})
+        assert res.status_code == 422, (path, res.text)
+        assert res.json()["detail"][0]["field"] == "users[0].features.age"
 
 
 def test_batch_and_body_limits(client, users):
