@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import secrets
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -25,7 +24,7 @@ from services.api.metrics import ASSIGNMENTS, OPTIMIZE_BATCH
 from services.api.schemas import OptimizeRequest, Policy
 from services.api.scoring import Scores, score_encoded, top_items
 from services.api.state import AppState, LoadedModel
-from shared.bandit import Assignment, BetaPosterior, ThompsonArms, thompson_arms
+from shared.bandit import Assignment, BetaPosterior, ThompsonArms, new_assignment_ids, thompson_arms
 from shared.bundle import ModelBundle
 from shared.policy import totals
 
@@ -90,8 +89,9 @@ def _decide(
     best = s.best.tolist()
     decisions: list[dict[str, Any]] = []
     records: list[Assignment] = []
+    ids = new_assignment_ids(len(picked))
     for i, user in enumerate(body.users):
-        aid = uuid.uuid4().hex
+        aid = ids[i]
         arm, seg = arms[picked[i]], segments[i]
         records.append(Assignment(aid, seg, arm, props[i], now))
         decisions.append(

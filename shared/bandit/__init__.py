@@ -21,6 +21,7 @@ from shared.bandit.store import (
     UnknownAssignment,
     apply_prior,
     check_reward,
+    new_assignment_ids,
 )
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "check_reward",
     "choice_probabilities",
     "expected_loss",
+    "new_assignment_ids",
     "open_store",
     "prob_best",
     "thompson_arms",

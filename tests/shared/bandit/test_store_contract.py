@@ -1,10 +1,11 @@
 """The BanditStore contract, one body run against both backends (the ``store`` fixture)."""
 
 import time
+import uuid
 
 import pytest
 
-from shared.bandit import Assignment, BetaPosterior, Prior, UnknownAssignment, apply_prior
+from shared.bandit import Assignment, BetaPosterior, Prior, UnknownAssignment, apply_prior, new_assignment_ids
 from shared.bandit.store import CountsCache
 
 
@@ -162,3 +163,19 @@ def test_a_single_assignment_is_stored_and_still_unique(store):
     with pytest.raises(ValueError, match="assignment_id: must be unique"):
         assign(store, ["solo"], "Persuadable", "0")
     assert store.record_reward("solo", 0).context == "Neutral"
+
+
+def test_new_assignment_ids_are_uuid7_unique_and_time_ordered():
+    first = new_assignment_ids(20_000)
+    assert len(set(first)) == 20_000
+    for aid in first[:50]:
+        parsed = uuid.UUID(hex=aid)
+        assert len(aid) == 32 and parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    time.sleep(0.002)
+    later = new_assignment_ids(3)
+    # The leading 48 bits are the time in ms: a later call sorts after every earlier id.
+    assert min(later) > max(first)
+    assert abs(int(later[0][:12], 16) - time.time_ns() // 1_000_000) < 5_000
+    assert new_assignment_ids(0) == []
+    with pytest.raises(ValueError, match="n: must be non-negative"):
+        new_assignment_ids(-1)
