@@ -123,6 +123,18 @@ def scenario(pid: int, port: int, reqs: list[bytes], concurrency: int, total: in
     }
 
 
+def batch_counts(port: int) -> tuple[float, float]:
+    """(requests, batches) answered by /optimize's batcher so far, from the server's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    found = {"sum": 0.0, "count": 0.0}
+    for line in text.splitlines():
+        for k in found:
+            if line.startswith(f"uplift_optimize_batch_requests_{k} "):
+                found[k] = float(line.split()[1])
+    return found["sum"], found["count"]
+
+
 def users_from(models: Path, n: int) -> list[dict[str, Any]]:
     version = (models / "CURRENT").read_text().strip()
     manifest = json.loads((models / version / "manifest.json").read_text())
@@ -163,10 +175,19 @@ def one_run(models: Path, data_dir: Path, requests: int) -> dict[str, Any]:
         results: dict[str, Any] = {"predict_1": [], "optimize_1": [], "predict_1000": []}
         for c in (1, 8, 32):
             results["predict_1"].append(scenario(proc.pid, port, predict1, c, requests))
-            results["optimize_1"].append(scenario(proc.pid, port, optimize1, c, requests // 2))
+            before = batch_counts(port)
+            row = scenario(proc.pid, port, optimize1, c, requests // 2)
+            after = batch_counts(port)
+            # Requests per batch over the warm-up and the measured part of this scenario.
+            row["requests_per_batch"] = round((after[0] - before[0]) / max(after[1] - before[1], 1), 2)
+            results["optimize_1"].append(row)
         for c in (1, 8):
             results["predict_1000"].append(scenario(proc.pid, port, predict1000, c, 200))
         rss = rss_mb(proc.pid)
+        # What served, read after the runs: the pair scorer takes over ranking once the warm-up
+        # thread has loaded the boosters, a moment after /ready.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=5) as r:
+            ready = json.loads(r.read())
     finally:
         proc.terminate()
         proc.wait(10)
@@ -180,9 +201,11 @@ def one_run(models: Path, data_dir: Path, requests: int) -> dict[str, Any]:
         "predict_1000_p99_ms": by_c["predict_1000"][1]["p99_ms"],
         # Beside the targets: CPU per request with the server saturated (at c8 it flips between two
         # levels from run to run, by how requests batch per event-loop wake-up), and /optimize
-        # latency for a lone client.
+        # latency for a lone client and its CPU cost and batching at c8.
         "cpu_ms_per_predict_c32": by_c["predict_1"][32]["server_cpu_ms_per_request"],
         "optimize_1_p99_ms_c1": by_c["optimize_1"][1]["p99_ms"],
+        "cpu_ms_per_optimize_c8": by_c["optimize_1"][8]["server_cpu_ms_per_request"],
+        "optimize_requests_per_batch_c8": by_c["optimize_1"][8]["requests_per_batch"],
     }
     serving = {k: ready.get(k) for k in ("serving_format", "ranker_format", "model_version")}
     return {"summary": summary, "serving": serving, **results}

@@ -23,7 +23,9 @@ def _rows_in_main_file(store: SqliteBanditStore, tmp_path) -> int:
     with sqlite3.connect(copy) as conn:
         try:
             return int(conn.execute("SELECT count(*) FROM assignments").fetchone()[0])
-        except sqlite3.OperationalError:  # not even the schema has left the WAL yet
+        except sqlite3.DatabaseError:
+            # Not even the schema has left the WAL yet, or the copy caught the background
+            # checkpoint mid-write (a torn copy, "malformed"): either way, look again.
             return 0
 
 
