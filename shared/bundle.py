@@ -457,11 +457,12 @@ class ModelBundle:
         scorer = self.pair_scorer
         if scorer is not None and len(user_rows) <= PAIR_SCORER_MAX_USERS:
             # Scores the whole catalog per user; a candidate subset is a column selection of that.
-            full = (
-                np.stack([scorer.scores(u) for u in user_rows])
-                if len(user_rows)
-                else np.zeros((0, scorer.n_items))
-            )
+            if len(user_rows) == 1:
+                full = scorer.scores(user_rows[0])[None, :]
+            elif len(user_rows):
+                full = np.stack([scorer.scores(u) for u in user_rows])
+            else:
+                full = np.zeros((0, scorer.n_items))
             return full if idx is None else full[:, idx]
         items = cat.encoded if idx is None else cat.encoded[idx]
         users = np.repeat(user_rows, len(items), axis=0)

@@ -17,8 +17,36 @@ RewardStatus = Literal["applied", "duplicate", "conflict"]
 Counts = dict[tuple[str, str], tuple[int, int]]
 
 
+class _RandomPool:
+    """Bytes from the OS generator, read 4 KiB at a time: one syscall per ~400 ids, not per call."""
+
+    size = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._bytes = b""
+        # A forked child must not hand out the bytes its parent will also use: ids would repeat.
+        os.register_at_fork(after_in_child=self._forget)
+
+    def take(self, n: int) -> bytes:
+        if n > self.size:
+            return os.urandom(n)
+        with self._lock:
+            if len(self._bytes) < n:
+                self._bytes = os.urandom(self.size)
+            out, self._bytes = self._bytes[:n], self._bytes[n:]
+        return out
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._bytes = b""
+
+
+_RANDOM = _RandomPool()
+
+
 def new_assignment_ids(n: int) -> list[str]:
-    """``n`` fresh assignment ids: UUID version 7 (RFC 9562) as 32 hex digits, one random read.
+    """``n`` fresh assignment ids: UUID version 7 (RFC 9562) as 32 hex digits.
 
     Version 7 starts with the time in milliseconds, so ids issued together sit next to each other
     in the store's primary-key index. Random (version 4) ids spread every commit over random index
@@ -29,7 +57,7 @@ def new_assignment_ids(n: int) -> list[str]:
     if n < 0:
         raise ValueError(f"n: must be non-negative, got {n}")
     ms = time.time_ns() // 1_000_000
-    raw = os.urandom(10 * n)
+    raw = _RANDOM.take(10 * n)
     out = []
     for k in range(n):
         r = int.from_bytes(raw[10 * k : 10 * k + 10], "big")  # 80 random bits, 74 used

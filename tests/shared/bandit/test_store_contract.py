@@ -179,3 +179,18 @@ def test_new_assignment_ids_are_uuid7_unique_and_time_ordered():
     assert new_assignment_ids(0) == []
     with pytest.raises(ValueError, match="n: must be non-negative"):
         new_assignment_ids(-1)
+
+
+def test_a_forked_child_does_not_reuse_the_parents_random_bytes():
+    import os
+
+    new_assignment_ids(1)  # fill the pool in the parent
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next id and leave at once
+        os.write(write, new_assignment_ids(1)[0].encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    parent = new_assignment_ids(1)[0]
+    assert child[12:] != parent[12:]  # the random part (the first 12 hex digits are the time)
