@@ -88,3 +88,16 @@ def test_batch_missing_and_unknown_keys(schema: FeatureSchema) -> None:
     with pytest.raises(SchemaError, match="unknown feature") as err:
         schema.encode_records(rows)
     assert err.value.field == "users[4].features.extra"
+
+
+def test_batch_key_errors_name_the_first_bad_row_whatever_the_kind(schema: FeatureSchema) -> None:
+    rows = _rows(7)
+    rows[9]["visits_typo"] = rows[9].pop("visits")  # same key count, wrong key
+    rows[12]["extra"] = 1  # one key too many, in a later row
+    with pytest.raises(SchemaError, match="unknown feature") as err:
+        schema.encode_records(rows)
+    assert err.value.field == "users[9].features.visits_typo"
+    del rows[3]["age"]  # now an earlier row lacks a key
+    with pytest.raises(SchemaError, match="required feature is missing") as err:
+        schema.encode_records(rows)
+    assert err.value.field == "users[3].features.age"
