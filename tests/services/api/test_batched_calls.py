@@ -1,6 +1,7 @@
 """Concurrent /predict and /optimize calls are answered in batches; each gets what it would alone."""
 
 import asyncio
+import json
 
 import httpx
 
@@ -77,3 +78,31 @@ def test_concurrent_predictions_share_a_batch_and_match_one_by_one(settings, use
     assert jobs == 10 and batches < 10
     assert [r.json() for r in together] == [r.json() for r in alone]
     assert [len(r.json()["predictions"]) for r in together] == [1 + i % 4 for i in range(10)]
+
+
+def test_a_batch_spanning_a_reload_scores_each_job_with_its_own_model(settings, users, tmp_path):
+    from services.api.optimizer import OptimizeJob, answer
+    from services.api.schemas import OptimizeRequest
+    from services.api.state import AppState, load_model
+    from shared.bandit import open_store
+
+    def job(model, i):
+        body = OptimizeRequest.model_validate({"users": users[i : i + 2], "policy": _policy(i)})
+        return OptimizeJob(body, model, model.bundle.schema.encode_records([u.features for u in body.users]))
+
+    def fresh_state(name):
+        s = settings.model_copy(update={"data_dir": tmp_path / name})
+        return AppState(settings=s, store=open_store(s.resolved_bandit_url()), model=load_model(s))
+
+    together, alone = fresh_state("together"), fresh_state("alone")
+    old, new = together.model, load_model(settings)  # two loads: what a reload between submissions gives
+    jobs = [job(old, 0), job(new, 2), job(old, 4)]
+    batched = answer(together, jobs)
+    one_by_one = [answer(alone, [job(alone.model, i)])[0] for i in (0, 2, 4)]
+    as_json = [
+        [{k: v for k, v in d.items() if k != "assignment_id"} for d in json.loads(r.body)["decisions"]]
+        for r in (*batched, *one_by_one)
+    ]
+    assert as_json[:3] == as_json[3:]
+    together.store.close()
+    alone.store.close()
