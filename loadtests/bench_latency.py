@@ -217,7 +217,7 @@ def main() -> int:
     )
     parser.add_argument("--models", type=Path, default=None, help="models folder (default: train one)")
     parser.add_argument("--requests", type=int, default=4000, help="requests per one-user scenario")
-    parser.add_argument("--runs", type=int, default=3, help="fresh server runs; the summary is their median")
+    parser.add_argument("--runs", type=int, default=5, help="fresh server runs; the summary is their median")
     parser.add_argument("--json", type=Path, default=Path("loadtests/results/latency.json"))
     args = parser.parse_args()
     if args.runs < 1:
