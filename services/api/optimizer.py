@@ -13,7 +13,6 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import groupby
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,7 @@ from fastapi.responses import Response
 
 from services.api.metrics import ASSIGNMENTS, OPTIMIZE_BATCH
 from services.api.schemas import OptimizeRequest, Policy
-from services.api.scoring import Scores, score_encoded, top_items
+from services.api.scoring import Scores, score_jobs, top_items
 from services.api.state import AppState, LoadedModel
 from shared.bandit import Assignment, BetaPosterior, ThompsonArms, new_assignment_ids, thompson_arms
 from shared.bundle import ModelBundle
@@ -42,17 +41,7 @@ class OptimizeJob:
 def answer(state: AppState, jobs: Sequence[OptimizeJob]) -> list[Response]:
     """One response per job: users scored together per model, every assignment committed at once."""
     counts = state.store.counts()
-    decided: list[tuple[dict[str, Any], list[Assignment]]] = []
-    # One model per batch, unless a reload landed between two submissions.
-    for _, same_model in groupby(jobs, key=lambda j: id(j.model)):
-        group = list(same_model)
-        X = group[0].X if len(group) == 1 else np.vstack([j.X for j in group])
-        scores = score_encoded(group[0].model.bundle, X)
-        start = 0
-        for job in group:
-            stop = start + len(job.X)
-            decided.append(_decide(job, scores.rows(start, stop), counts, state.settings.top_k))
-            start = stop
+    decided = [_decide(job, s, counts, state.settings.top_k) for job, s in score_jobs(jobs)]
     records = [r for _, rs in decided for r in rs]
     # Persisted before any answer leaves, so feedback for any returned id is always found.
     state.store.record_assignments(records)

@@ -6,12 +6,16 @@ small numpy operations and two ONNX Runtime calls.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Iterator, Sequence
+from itertools import groupby
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
 from shared.bundle import ONNX_MAX_ROWS, ModelBundle
+
+if TYPE_CHECKING:
+    from services.api.state import LoadedModel
 
 
 class Scores(NamedTuple):
@@ -27,6 +31,36 @@ class Scores(NamedTuple):
         """The scores of users ``start:stop`` (one request's share of a batch)."""
         sl = slice(start, stop)
         return Scores(self.X[sl], self.outcomes[sl], self.effects[sl], self.best[sl], self.segments[sl])
+
+
+class EncodedJob(Protocol):
+    """A request waiting in a batch: the model it was admitted under and its users, encoded."""
+
+    @property
+    def model(self) -> LoadedModel: ...
+
+    @property
+    def X(self) -> np.ndarray: ...  # noqa: N802 - the name of the encoded matrix everywhere else
+
+
+J = TypeVar("J", bound=EncodedJob)
+
+
+def score_jobs(jobs: Sequence[J]) -> Iterator[tuple[J, Scores]]:
+    """Each job with its own users' scores, the users of consecutive jobs on one model scored in one call.
+
+    One model per batch, unless a reload landed between two submissions: then each run of jobs is
+    scored by the model it was admitted under.
+    """
+    for _, same_model in groupby(jobs, key=lambda j: id(j.model)):
+        group = list(same_model)
+        X = group[0].X if len(group) == 1 else np.vstack([j.X for j in group])
+        scores = score_encoded(group[0].model.bundle, X)
+        start = 0
+        for job in group:
+            stop = start + len(job.X)
+            yield job, scores.rows(start, stop)
+            start = stop
 
 
 def score(bundle: ModelBundle, features: Sequence[dict[str, Any]]) -> Scores:

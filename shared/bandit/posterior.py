@@ -222,29 +222,15 @@ class ThompsonArms:
         if n == 1:
             # The one-user request: scalar draws take ~2.5 µs, the broadcast (1, k) call ~30 µs. The
             # generator hands out the same numbers in the same order, so a seed picks the same arm.
-            scores = [
-                rng.beta(a, b) * v - c
-                for a, b, v, c in zip(self._alpha, self._beta, self._values, self._costs, strict=True)
-            ]
+            scores = [rng.beta(a, b) * v - c for a, b, v, c in self._per_arm]
             return np.array([scores.index(max(scores))])
         draws = rng.beta(self.alpha, self.beta, size=(n, len(self.alpha)))
         return np.argmax(draws * self.values - self.costs, axis=1)
 
     @cached_property
-    def _alpha(self) -> list[float]:
-        return self.alpha.tolist()
-
-    @cached_property
-    def _beta(self) -> list[float]:
-        return self.beta.tolist()
-
-    @cached_property
-    def _values(self) -> list[float]:
-        return self.values.tolist()
-
-    @cached_property
-    def _costs(self) -> list[float]:
-        return self.costs.tolist()
+    def _per_arm(self) -> list[tuple[float, float, float, float]]:
+        """(alpha, beta, value, cost) per arm as plain floats, for the scalar draws."""
+        return list(zip(*(x.tolist() for x in (self.alpha, self.beta, self.values, self.costs)), strict=True))
 
 
 @lru_cache(maxsize=4096)

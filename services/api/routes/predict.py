@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import groupby
 
 import numpy as np
 import orjson
@@ -15,7 +14,7 @@ from services.api.body import json_body, parse
 from services.api.deps import require_model, state_of
 from services.api.errors import PayloadTooLargeError
 from services.api.schemas import PredictRequest, PredictResponse
-from services.api.scoring import BATCH_MAX_JOBS, INLINE_MAX_USERS, Scores, score_encoded
+from services.api.scoring import BATCH_MAX_JOBS, INLINE_MAX_USERS, Scores, score_jobs
 from services.api.state import AppState, LoadedModel
 
 router = APIRouter(tags=["scoring"])
@@ -61,17 +60,7 @@ def _batcher(state: AppState) -> LoopBatcher[PredictJob, Response]:
 
 def answer(jobs: Sequence[PredictJob]) -> list[Response]:
     """One response per job; the users of jobs on the same model are scored in one call."""
-    out: list[Response] = []
-    for _, same_model in groupby(jobs, key=lambda j: id(j.model)):
-        group = list(same_model)
-        X = group[0].X if len(group) == 1 else np.vstack([j.X for j in group])
-        scores = score_encoded(group[0].model.bundle, X)
-        start = 0
-        for job in group:
-            stop = start + len(job.X)
-            out.append(_response(job, scores.rows(start, stop)))
-            start = stop
-    return out
+    return [_response(job, s) for job, s in score_jobs(jobs)]
 
 
 def _response(job: PredictJob, s: Scores) -> Response:
