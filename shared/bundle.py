@@ -43,7 +43,7 @@ ONNX_MAX_ROWS = 256
 # 200-item catalog (or a candidate subset) goes to ONNX, two users or more to XGBoost. More trees
 # raise ONNX's per-row cost faster than XGBoost's and move the crossover down.
 RANKER_ONNX_MAX_ROWS = 250
-# Users ranked one by one by the pair scorer (~70 µs each for 200 items); larger batches go to XGBoost.
+# Users ranked one by one by the pair scorer (50-90 µs each for 200 items here); more go to XGBoost.
 PAIR_SCORER_MAX_USERS = 16
 # Distinct users of the reference's ranker probe the pair scorer must reproduce before it serves.
 PAIR_PROBE_USERS = 8

@@ -26,7 +26,7 @@ class LoadedModel:
     bundle: ModelBundle
     # (segment, arm) → (alpha, beta): the model's own belief, worth ``prior_strength`` observations.
     priors: dict[tuple[str, str], tuple[float, float]]
-    # /optimize's Thompson arms per (segment, feedback counts, value, cost): see routes.optimize._arms.
+    # /optimize's Thompson arms per (segment, feedback counts, value, cost): see services.api.optimizer._arms.
     arms_cache: dict[tuple[Any, ...], ThompsonArms] = field(default_factory=dict, compare=False, repr=False)
 
 
