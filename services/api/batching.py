@@ -27,7 +27,7 @@ class LoopBatcher(Generic[J, R]):
     def __init__(self, run: Callable[[Sequence[J]], Sequence[R]], max_jobs: int) -> None:
         if max_jobs < 1:
             raise ValueError(f"max_jobs: must be at least 1, got {max_jobs}")
-        self._run = run
+        self.run = run  # also how a caller answers a job outside any batch
         self.max_jobs = max_jobs
         self._pending: list[tuple[J, asyncio.Future[R]]] = []
         self._scheduled = False
@@ -57,7 +57,7 @@ class LoopBatcher(Generic[J, R]):
         self.batches += 1
         self.jobs += len(live)
         try:
-            results = self._run([job for job, _ in live])
+            results = self.run([job for job, _ in live])
             if len(results) != len(live):
                 raise RuntimeError(f"batch run returned {len(results)} results for {len(live)} jobs")
         except Exception as exc:

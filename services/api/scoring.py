@@ -6,12 +6,14 @@ small numpy operations and two ONNX Runtime calls.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 import numpy as np
+from starlette.concurrency import run_in_threadpool
 
+from services.api.batching import LoopBatcher
 from shared.bundle import ONNX_MAX_ROWS, ModelBundle
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ class EncodedJob(Protocol):
 
 
 J = TypeVar("J", bound=EncodedJob)
+R = TypeVar("R")
 
 
 def score_jobs(jobs: Sequence[J]) -> Iterator[tuple[J, Scores]]:
@@ -89,6 +92,17 @@ def top_items(bundle: ModelBundle, user_rows: np.ndarray, top_k: int) -> list[li
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     order = np.take_along_axis(part, np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1), axis=1)
     return [[ids[j] for j in row] for row in order.tolist()]
+
+
+async def answer_job(batcher: LoopBatcher[J, R], make_job: Callable[[], J], n_users: int) -> R:
+    """A request's answer: small ones join the loop turn's batch, larger ones run alone in the pool.
+
+    The job is made (its users encoded) here, per request, so bad features fail this request alone
+    (422), never a batch it would join; for a large request that happens off the loop too.
+    """
+    if n_users > INLINE_MAX_USERS:
+        return await run_in_threadpool(lambda: batcher.run([make_job()])[0])
+    return await batcher.submit(make_job())
 
 
 # Up to this many users per request are scored on the event loop, batched with the other requests

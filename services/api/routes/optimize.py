@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from services.api.batching import LoopBatcher
 from services.api.body import json_body, parse
@@ -10,7 +9,7 @@ from services.api.deps import require_model, state_of
 from services.api.optimizer import OptimizeJob, answer
 from services.api.routes.predict import check_batch
 from services.api.schemas import OptimizeRequest, OptimizeResponse
-from services.api.scoring import BATCH_MAX_JOBS, INLINE_MAX_USERS
+from services.api.scoring import BATCH_MAX_JOBS, answer_job
 from services.api.state import AppState
 
 router = APIRouter(tags=["policy"])
@@ -30,16 +29,13 @@ async def optimize(request: Request) -> Response:
     check_batch(len(body.users), state.settings.max_batch)
     model = require_model(state)
     features = [u.features for u in body.users]
-    if len(features) > INLINE_MAX_USERS:
-        # Large requests alone, off the loop. (Ranking on a second thread was measured too: the
-        # ranker releases the GIL, but the hand-offs cost more CPU than the overlap saved.)
-        def alone() -> Response:
-            return answer(state, [OptimizeJob(body, model, model.bundle.schema.encode_records(features))])[0]
 
-        return await run_in_threadpool(alone)
-    # Encoded here, so bad features fail this request alone (422), never a batch it would join.
-    job = OptimizeJob(body, model, model.bundle.schema.encode_records(features))
-    return await _batcher(state).submit(job)
+    def job() -> OptimizeJob:
+        return OptimizeJob(body, model, model.bundle.schema.encode_records(features))
+
+    # (Ranking on a second thread was measured too: the ranker releases the GIL, but the hand-offs
+    # cost more CPU than the overlap saved.)
+    return await answer_job(_batcher(state), job, len(features))
 
 
 def _batcher(state: AppState) -> LoopBatcher[OptimizeJob, Response]:

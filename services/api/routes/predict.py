@@ -7,14 +7,13 @@ import numpy as np
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from services.api.batching import LoopBatcher
 from services.api.body import json_body, parse
 from services.api.deps import require_model, state_of
 from services.api.errors import PayloadTooLargeError
 from services.api.schemas import PredictRequest, PredictResponse
-from services.api.scoring import BATCH_MAX_JOBS, INLINE_MAX_USERS, Scores, score_jobs
+from services.api.scoring import BATCH_MAX_JOBS, Scores, answer_job, score_jobs
 from services.api.state import AppState, LoadedModel
 
 router = APIRouter(tags=["scoring"])
@@ -40,15 +39,11 @@ async def predict(request: Request) -> Response:
     check_batch(len(body.users), state.settings.max_batch)
     model = require_model(state)
     features = [u.features for u in body.users]
-    if len(features) > INLINE_MAX_USERS:
 
-        def alone() -> Response:
-            return answer([PredictJob(body, model, model.bundle.schema.encode_records(features))])[0]
+    def job() -> PredictJob:
+        return PredictJob(body, model, model.bundle.schema.encode_records(features))
 
-        return await run_in_threadpool(alone)
-    # Encoded here, so bad features fail this request alone (422), never a batch it would join.
-    job = PredictJob(body, model, model.bundle.schema.encode_records(features))
-    return await _batcher(state).submit(job)
+    return await answer_job(_batcher(state), job, len(features))
 
 
 def _batcher(state: AppState) -> LoopBatcher[PredictJob, Response]:
