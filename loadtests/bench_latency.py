@@ -54,6 +54,22 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def reference_loop_s() -> float:
+    """Seconds for a fixed pure-Python loop (best of 3), taken beside each run's figures.
+
+    This VM's speed moves by 2× or more between sessions and within one; every figure here is CPU
+    time or a multiple of it, so a run is read against this number, not against another day's.
+    """
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        total = 0
+        for i in range(3_000_000):
+            total += i
+        best = min(best, time.perf_counter() - start)
+    return round(best, 3)
+
+
 def request_bytes(path: str, body: dict[str, Any]) -> bytes:
     payload = json.dumps(body).encode()
     head = f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
@@ -146,6 +162,7 @@ def users_from(models: Path, n: int) -> list[dict[str, Any]]:
 
 def one_run(models: Path, data_dir: Path, requests: int) -> dict[str, Any]:
     """Start a fresh server, time it to /ready, drive every scenario, read its RSS, stop it."""
+    reference = reference_loop_s()
     port = free_port()
     env = {**os.environ, "UPLIFT_MODELS_DIR": str(models), "UPLIFT_DATA_DIR": str(data_dir)}
     start = time.perf_counter()
@@ -206,6 +223,8 @@ def one_run(models: Path, data_dir: Path, requests: int) -> dict[str, Any]:
         "optimize_1_p99_ms_c1": by_c["optimize_1"][1]["p99_ms"],
         "cpu_ms_per_optimize_c8": by_c["optimize_1"][8]["server_cpu_ms_per_request"],
         "optimize_requests_per_batch_c8": by_c["optimize_1"][8]["requests_per_batch"],
+        # The machine's speed just before this run (reference_loop_s): lower is faster.
+        "reference_loop_s": reference,
     }
     serving = {k: ready.get(k) for k in ("serving_format", "ranker_format", "model_version")}
     return {"summary": summary, "serving": serving, **results}

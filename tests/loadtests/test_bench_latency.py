@@ -28,6 +28,7 @@ def test_bench_latency_runs_and_writes_every_figure(trained_models, tmp_path):
         summary
     )
     assert summary["optimize_requests_per_batch_c8"] >= 1
+    assert 0 < summary["reference_loop_s"] < 60
     scenarios = report["runs"][0]
     assert all(
         row["errors"] == 0 for name in ("predict_1", "optimize_1", "predict_1000") for row in scenarios[name]

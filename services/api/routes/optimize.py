@@ -6,13 +6,14 @@ from fastapi.responses import Response
 from services.api.batching import LoopBatcher
 from services.api.body import json_body, parse
 from services.api.deps import require_model, state_of
+from services.api.direct_route import DirectRoute
 from services.api.optimizer import OptimizeJob, answer
 from services.api.routes.predict import check_batch
 from services.api.schemas import OptimizeRequest, OptimizeResponse
 from services.api.scoring import BATCH_MAX_JOBS, answer_job
 from services.api.state import AppState
 
-router = APIRouter(tags=["policy"])
+router = APIRouter(tags=["policy"], route_class=DirectRoute)
 
 
 @router.post("/optimize", response_model=OptimizeResponse, openapi_extra=json_body(OptimizeRequest))

@@ -11,12 +11,13 @@ from fastapi.responses import Response
 from services.api.batching import LoopBatcher
 from services.api.body import json_body, parse
 from services.api.deps import require_model, state_of
+from services.api.direct_route import DirectRoute
 from services.api.errors import PayloadTooLargeError
 from services.api.schemas import PredictRequest, PredictResponse
 from services.api.scoring import BATCH_MAX_JOBS, Scores, answer_job, score_jobs
 from services.api.state import AppState, LoadedModel
 
-router = APIRouter(tags=["scoring"])
+router = APIRouter(tags=["scoring"], route_class=DirectRoute)
 
 
 def check_batch(n: int, limit: int) -> None:
