@@ -25,9 +25,13 @@ class UserIn(Strict):
     features: dict[str, Any]
 
 
-class PredictRequest(Strict):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"users": [_EXAMPLE_USER]}]})
+class UsersRequest(Strict):
+    # The scoring requests: one user or a bounded batch (the bound is a setting, checked per request).
     users: list[UserIn] = Field(min_length=1)
+
+
+class PredictRequest(UsersRequest):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"users": [_EXAMPLE_USER]}]})
 
 
 class UserPrediction(BaseModel):
@@ -52,7 +56,7 @@ class Policy(Strict):
     top_k: int | None = Field(default=None, ge=1, le=100)
 
 
-class OptimizeRequest(Strict):
+class OptimizeRequest(UsersRequest):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -69,7 +73,6 @@ class OptimizeRequest(Strict):
             ]
         },
     )
-    users: list[UserIn] = Field(min_length=1)
     policy: Policy
 
 

@@ -11,9 +11,14 @@ from itertools import groupby
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 import numpy as np
+from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from services.api.batching import LoopBatcher
+from services.api.body import validate
+from services.api.deps import require_model, state_of
+from services.api.errors import PayloadTooLargeError
+from services.api.schemas import UsersRequest
 from shared.bundle import ONNX_MAX_ROWS, ModelBundle
 
 if TYPE_CHECKING:
@@ -47,6 +52,7 @@ class EncodedJob(Protocol):
 
 J = TypeVar("J", bound=EncodedJob)
 R = TypeVar("R")
+B = TypeVar("B", bound=UsersRequest)
 
 
 def score_jobs(jobs: Sequence[J]) -> Iterator[tuple[J, Scores]]:
@@ -94,15 +100,31 @@ def top_items(bundle: ModelBundle, user_rows: np.ndarray, top_k: int) -> list[li
     return [[ids[j] for j in row] for row in order.tolist()]
 
 
-async def answer_job(batcher: LoopBatcher[J, R], make_job: Callable[[], J], n_users: int) -> R:
-    """A request's answer: small ones join the loop turn's batch, larger ones run alone in the pool.
+async def answer_request(
+    request: Request,
+    body_model: type[B],
+    batcher: LoopBatcher[J, R],
+    make_job: Callable[[B, LoadedModel], J],
+) -> R:
+    """A scoring request's answer: small ones join the loop turn's batch, larger ones run alone in the pool.
 
-    The job is made (its users encoded) here, per request, so bad features fail this request alone
-    (422), never a batch it would join; for a large request that happens off the loop too.
+    The body is validated and the job made (its users encoded) here, per request, so bad input fails
+    this request alone (422), never a batch it would join; for a large request encoding happens off
+    the loop. (Validating large bodies in the pool as well, on the thread that then encodes them, was
+    measured: no difference in CPU or p99 for 1,000 users.)
     """
-    if n_users > INLINE_MAX_USERS:
-        return await run_in_threadpool(lambda: batcher.run([make_job()])[0])
-    return await batcher.submit(make_job())
+    body = validate(await request.body(), body_model)
+    state = state_of(request)
+    check_batch(len(body.users), state.settings.max_batch)
+    model = require_model(state)
+    if len(body.users) > INLINE_MAX_USERS:
+        return await run_in_threadpool(lambda: batcher.run([make_job(body, model)])[0])
+    return await batcher.submit(make_job(body, model))
+
+
+def check_batch(n: int, limit: int) -> None:
+    if n > limit:
+        raise PayloadTooLargeError("users", f"at most {limit} users per request, got {n}")
 
 
 # Up to this many users per request are scored on the event loop, batched with the other requests

@@ -4,14 +4,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from services.api.batching import LoopBatcher
-from services.api.body import json_body, parse
-from services.api.deps import require_model, state_of
+from services.api.body import json_body
+from services.api.deps import state_of
 from services.api.direct_route import DirectRoute
 from services.api.optimizer import OptimizeJob, answer
-from services.api.routes.predict import check_batch
 from services.api.schemas import OptimizeRequest, OptimizeResponse
-from services.api.scoring import BATCH_MAX_JOBS, answer_job
-from services.api.state import AppState
+from services.api.scoring import BATCH_MAX_JOBS, answer_request
+from services.api.state import AppState, LoadedModel
 
 router = APIRouter(tags=["policy"], route_class=DirectRoute)
 
@@ -25,18 +24,13 @@ async def optimize(request: Request) -> Response:
     θ·value − cost; users the budget cannot cover get control with propensity 1. The ranker's
     items go with the recommendation arm, top sellers with control.
     """
-    body = await parse(request, OptimizeRequest)
-    state = state_of(request)
-    check_batch(len(body.users), state.settings.max_batch)
-    model = require_model(state)
-    features = [u.features for u in body.users]
-
-    def job() -> OptimizeJob:
-        return OptimizeJob(body, model, model.bundle.schema.encode_records(features))
-
     # (Ranking on a second thread was measured too: the ranker releases the GIL, but the hand-offs
     # cost more CPU than the overlap saved.)
-    return await answer_job(_batcher(state), job, len(features))
+    return await answer_request(request, OptimizeRequest, _batcher(state_of(request)), _job)
+
+
+def _job(body: OptimizeRequest, model: LoadedModel) -> OptimizeJob:
+    return OptimizeJob(body, model, model.bundle.schema.encode_records([u.features for u in body.users]))
 
 
 def _batcher(state: AppState) -> LoopBatcher[OptimizeJob, Response]:

@@ -9,20 +9,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from services.api.batching import LoopBatcher
-from services.api.body import json_body, parse
-from services.api.deps import require_model, state_of
+from services.api.body import json_body
+from services.api.deps import state_of
 from services.api.direct_route import DirectRoute
-from services.api.errors import PayloadTooLargeError
 from services.api.schemas import PredictRequest, PredictResponse
-from services.api.scoring import BATCH_MAX_JOBS, Scores, answer_job, score_jobs
+from services.api.scoring import BATCH_MAX_JOBS, Scores, answer_request, score_jobs
 from services.api.state import AppState, LoadedModel
 
 router = APIRouter(tags=["scoring"], route_class=DirectRoute)
-
-
-def check_batch(n: int, limit: int) -> None:
-    if n > limit:
-        raise PayloadTooLargeError("users", f"at most {limit} users per request, got {n}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,16 +29,11 @@ class PredictJob:
 @router.post("/predict", response_model=PredictResponse, openapi_extra=json_body(PredictRequest))
 async def predict(request: Request) -> Response:
     """CATE, outcome probabilities and segment for one user or a bounded batch."""
-    body = await parse(request, PredictRequest)
-    state = state_of(request)
-    check_batch(len(body.users), state.settings.max_batch)
-    model = require_model(state)
-    features = [u.features for u in body.users]
+    return await answer_request(request, PredictRequest, _batcher(state_of(request)), _job)
 
-    def job() -> PredictJob:
-        return PredictJob(body, model, model.bundle.schema.encode_records(features))
 
-    return await answer_job(_batcher(state), job, len(features))
+def _job(body: PredictRequest, model: LoadedModel) -> PredictJob:
+    return PredictJob(body, model, model.bundle.schema.encode_records([u.features for u in body.users]))
 
 
 def _batcher(state: AppState) -> LoopBatcher[PredictJob, Response]:
