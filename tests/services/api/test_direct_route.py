@@ -80,3 +80,20 @@ def test_the_scoring_routes_use_it():
     for module, path in ((predict, "/predict"), (optimize, "/optimize")):
         (route,) = [r for r in module.router.routes if getattr(r, "path", None) == path]
         assert isinstance(route, DirectRoute)
+
+
+def test_an_including_routers_dependencies_are_refused_not_skipped():
+    router = APIRouter(route_class=DirectRoute)
+
+    @router.post("/x")
+    async def x(request: Request) -> Response:
+        return Response(b"")
+
+    def build_and_call() -> None:
+        app = FastAPI()
+        app.include_router(router, dependencies=[Depends(_dep)])
+        TestClient(app).post("/x")
+
+    # Fails closed: the route never answers without the dependency it was included with.
+    with pytest.raises(TypeError, match="including router's dependencies"):
+        build_and_call()
