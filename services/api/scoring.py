@@ -22,7 +22,7 @@ from services.api.schemas import UsersRequest
 from shared.bundle import ONNX_MAX_ROWS, ModelBundle
 
 if TYPE_CHECKING:
-    from services.api.state import LoadedModel
+    from services.api.state import AppState, LoadedModel
 
 
 class Scores(NamedTuple):
@@ -103,8 +103,8 @@ def top_items(bundle: ModelBundle, user_rows: np.ndarray, top_k: int) -> list[li
 async def answer_request(
     request: Request,
     body_model: type[B],
-    batcher: LoopBatcher[J, R],
-    make_job: Callable[[B, LoadedModel], J],
+    batcher_of: Callable[[AppState], LoopBatcher[J, R]],
+    make_job: Callable[[B, LoadedModel, np.ndarray], J],
 ) -> R:
     """A scoring request's answer: small ones join the loop turn's batch, larger ones run alone in the pool.
 
@@ -117,9 +117,14 @@ async def answer_request(
     state = state_of(request)
     check_batch(len(body.users), state.settings.max_batch)
     model = require_model(state)
+
+    def job() -> J:
+        return make_job(body, model, model.bundle.schema.encode_records([u.features for u in body.users]))
+
+    batcher = batcher_of(state)
     if len(body.users) > INLINE_MAX_USERS:
-        return await run_in_threadpool(lambda: batcher.run([make_job(body, model)])[0])
-    return await batcher.submit(make_job(body, model))
+        return await run_in_threadpool(lambda: batcher.run([job()])[0])
+    return await batcher.submit(job())
 
 
 def check_batch(n: int, limit: int) -> None:

@@ -5,12 +5,11 @@ from fastapi.responses import Response
 
 from services.api.batching import LoopBatcher
 from services.api.body import json_body
-from services.api.deps import state_of
 from services.api.direct_route import DirectRoute
 from services.api.optimizer import OptimizeJob, answer
 from services.api.schemas import OptimizeRequest, OptimizeResponse
 from services.api.scoring import BATCH_MAX_JOBS, answer_request
-from services.api.state import AppState, LoadedModel
+from services.api.state import AppState
 
 router = APIRouter(tags=["policy"], route_class=DirectRoute)
 
@@ -26,11 +25,7 @@ async def optimize(request: Request) -> Response:
     """
     # (Ranking on a second thread was measured too: the ranker releases the GIL, but the hand-offs
     # cost more CPU than the overlap saved.)
-    return await answer_request(request, OptimizeRequest, _batcher(state_of(request)), _job)
-
-
-def _job(body: OptimizeRequest, model: LoadedModel) -> OptimizeJob:
-    return OptimizeJob(body, model, model.bundle.schema.encode_records([u.features for u in body.users]))
+    return await answer_request(request, OptimizeRequest, _batcher, OptimizeJob)
 
 
 def _batcher(state: AppState) -> LoopBatcher[OptimizeJob, Response]:

@@ -10,7 +10,6 @@ from fastapi.responses import Response
 
 from services.api.batching import LoopBatcher
 from services.api.body import json_body
-from services.api.deps import state_of
 from services.api.direct_route import DirectRoute
 from services.api.schemas import PredictRequest, PredictResponse
 from services.api.scoring import BATCH_MAX_JOBS, Scores, answer_request, score_jobs
@@ -29,11 +28,7 @@ class PredictJob:
 @router.post("/predict", response_model=PredictResponse, openapi_extra=json_body(PredictRequest))
 async def predict(request: Request) -> Response:
     """CATE, outcome probabilities and segment for one user or a bounded batch."""
-    return await answer_request(request, PredictRequest, _batcher(state_of(request)), _job)
-
-
-def _job(body: PredictRequest, model: LoadedModel) -> PredictJob:
-    return PredictJob(body, model, model.bundle.schema.encode_records([u.features for u in body.users]))
+    return await answer_request(request, PredictRequest, _batcher, PredictJob)
 
 
 def _batcher(state: AppState) -> LoopBatcher[PredictJob, Response]:
