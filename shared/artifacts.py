@@ -62,12 +62,24 @@ class DataDescription(BaseModel):
 
 
 class UpliftModelSpec(BaseModel):
-    kind: Literal["t-learner"] = "t-learner"
-    # One booster per arm, control first, named by position so any arm label is a safe file name.
+    # "t-learner": the effect is the outcome models' difference; "effect": read through effect_form.
+    kind: Literal["t-learner", "effect"] = "t-learner"
+    # The chosen learner's code, or codes joined by "+" for an average (see shared.estimators.served).
+    learner: str = "t"
+    # One outcome booster per arm (control first, named by position so any arm label is a safe file
+    # name), then the direct effect boosters that effect_form refers to by index.
     booster_files: list[str]
     onnx_files: list[str] | None = None
     best_iterations: list[int]
     params: dict[str, Any]
+    n_outcome_boosters: int | None = None
+    effect_form: dict[str, Any] | None = None
+    # Per treatment arm: the effect-sample members (shared.estimators.uncertainty) and their scale.
+    member_files: list[list[str]] | None = None
+    member_scale: float | None = None
+
+    def outcome_boosters(self) -> int:
+        return self.n_outcome_boosters if self.n_outcome_boosters is not None else len(self.booster_files)
 
 
 class RankerSpec(BaseModel):
@@ -94,6 +106,9 @@ class Manifest(BaseModel):
     uplift_model: UpliftModelSpec
     ranker: RankerSpec | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
+    # The learner choice (every candidate's out-of-fold score, the reason) and the held-out verdict.
+    learner: dict[str, Any] = Field(default_factory=dict)
+    verdict: dict[str, Any] = Field(default_factory=dict)
     # Segment → arm → mean predicted outcome on held-out users: the bandit's starting belief.
     bandit_priors: dict[str, dict[str, float]] = Field(default_factory=dict)
     # XGBoost's own outputs on fixed probe rows (numpy .npz), written by the trainer: the ONNX copies
@@ -105,6 +120,7 @@ class Manifest(BaseModel):
         """Every file the manifest tells a loader to read, each of which must carry a checksum."""
         spec = self.uplift_model
         names = [*spec.booster_files, *(spec.onnx_files or [])]
+        names += [f for arm in spec.member_files or [] for f in arm]
         if self.ranker is not None:
             r = self.ranker
             names += [r.booster_file, r.catalog_file, r.catalog_matrix_file, r.catalog_ids_file]

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from shared.artifacts import ArtifactError, Manifest, resolve_current, verify
+from shared.estimators.served import T_LEARNER_FORM, EffectForm, combine
+from shared.estimators.uncertainty import effect_interval, effect_samples
 from shared.onnx_runtime import PARITY_TOL, OnnxModel
 from shared.pair_trees import PairTreeScorer
 from shared.ranking_features import cross_indices, pair_matrix
@@ -316,9 +318,9 @@ class ModelBundle:
     @classmethod
     def _load(cls, version_dir: Path, manifest: Manifest, *, use_onnx: bool) -> ModelBundle:
         spec = manifest.uplift_model
-        if len(spec.booster_files) != len(manifest.data.arms):
+        if spec.outcome_boosters() != len(manifest.data.arms):
             raise ArtifactError(
-                f"{version_dir}: {len(spec.booster_files)} boosters for arms {manifest.data.arms}; retrain"
+                f"{version_dir}: {spec.outcome_boosters()} outcome boosters for arms {manifest.data.arms}; retrain"
             )
         reference = _read_reference(version_dir, manifest) if use_onnx else None
         # What the ONNX copies must reproduce: the trainer's recorded XGBoost outputs, or, for a part
@@ -415,13 +417,51 @@ class ModelBundle:
 
     # -- answering ------------------------------------------------------------------------------
 
+    @cached_property
+    def effect_form(self) -> EffectForm:
+        raw = self.manifest.uplift_model.effect_form
+        return T_LEARNER_FORM if raw is None else EffectForm.from_dict(raw)
+
     def predict_outcomes(self, X: np.ndarray) -> np.ndarray:
-        """Expected outcome under each arm (columns in ``arms`` order, control first)."""
+        """Expected outcome under each arm (columns in ``arms`` order, control first).
+
+        Under arm k it is the control outcome plus the served effect (``shared.estimators.served``), so
+        for a T-learner it is that arm's outcome model and for a direct effect model mu_0 + effect_k.
+        """
         # ONNX Runtime has almost no per-call overhead but walks trees slower; XGBoost costs ~0.3 ms a
         # call and is faster per row. Both were checked to agree within PARITY_TOL at load.
         if self.onnx is not None and len(X) < ONNX_MAX_ROWS:
-            return np.column_stack([m.predict(X) for m in self.onnx])
-        return np.column_stack([b.inplace_predict(X) for b in self.boosters]).astype(np.float64)
+            raw = np.column_stack([m.predict(X) for m in self.onnx])
+        else:
+            raw = np.column_stack([b.inplace_predict(X) for b in self.boosters]).astype(np.float64)
+        n = self.manifest.uplift_model.outcome_boosters()
+        return combine(raw[:, :n], raw[:, n:], self.effect_form)
+
+    @property
+    def has_effect_samples(self) -> bool:
+        return bool(self.manifest.uplift_model.member_files)
+
+    @cached_property
+    def members(self) -> list[list[xgb.Booster]]:
+        """Effect-sample members per treatment arm (XGBoost, loaded on first use: only intervals need them)."""
+        files = self.manifest.uplift_model.member_files
+        if not files:
+            raise ArtifactError("this model version has no effect samples; retrain it with this version")
+        return [[_read_booster(self.path, f) for f in arm] for arm in files]
+
+    def _member_raw(self, X: np.ndarray) -> np.ndarray:
+        return np.stack(
+            [np.column_stack([m.inplace_predict(X) for m in arm]).astype(np.float64) for arm in self.members],
+            axis=1,
+        )
+
+    def effect_intervals(self, X: np.ndarray, effects: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """Interval of each user's effect per treatment arm (n, arms − 1), around the served ``effects``."""
+        return effect_interval(effects.reshape(len(X), -1), self._member_raw(X), level)
+
+    def effect_samples(self, X: np.ndarray, effects: np.ndarray) -> np.ndarray:
+        """Plausible effects per user, arm and member (n, arms − 1, members), centred on ``effects``."""
+        return effect_samples(effects.reshape(len(X), -1), self._member_raw(X))
 
     def segments(self, effects: np.ndarray) -> np.ndarray:
         seg = self.manifest.segments

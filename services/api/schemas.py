@@ -32,6 +32,13 @@ class UsersRequest(Strict):
 
 class PredictRequest(UsersRequest):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"users": [_EXAMPLE_USER]}]})
+    interval: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description="Also return an interval of each user's effect at this coverage (e.g. 0.9), from the "
+        "model's per-user effect samples: a model-based uncertainty, not an observed figure.",
+    )
 
 
 class UserPrediction(BaseModel):
@@ -41,6 +48,10 @@ class UserPrediction(BaseModel):
     p_treated: float = Field(description="Predicted outcome under the best treatment arm.")
     p_control: float
     segment: Literal["Persuadable", "Neutral", "Sleeping Dog"]
+    effect_intervals: dict[str, tuple[float, float]] | None = Field(
+        default=None,
+        description="With `interval`: [low, high] of every treatment arm's effect (predicted, model-based).",
+    )
 
 
 class PredictResponse(BaseModel):

@@ -158,8 +158,23 @@ def train(
         float | None, typer.Option(help="Segment threshold above which a user is Persuadable.")
     ] = None,
     n_jobs: Annotated[int | None, typer.Option(help="XGBoost threads (0 = all cores).")] = None,
+    learner: Annotated[
+        str,
+        typer.Option(
+            help="auto (cross-fitted choice among every learner that fits the data, or an average of the best) "
+            "or one of t (T-learner), s (S-learner), x (X-learner), dr (DR-learner), r (R-learner), "
+            "ct (class transformation: binary outcome, two arms)."
+        ),
+    ] = "auto",
+    folds: Annotated[int, typer.Option(help="Cross-fitting folds of the learner selection (2-10).")] = 3,
+    require_signal: Annotated[
+        bool,
+        typer.Option(
+            help="Exit 1 without publishing when the held-out Qini is not above random and the placebo refit."
+        ),
+    ] = False,
 ) -> None:
-    """Train the T-Learner (and the ranker on synthetic data), evaluate on a held-out split, publish
+    """Choose and train the uplift learner (and the ranker on synthetic data), evaluate on a held-out split, publish
     `models/<version>/`. Your own data: `--data log.csv --treatment arm --outcome converted`."""
     if rows <= 0:
         raise fail(f"--rows: must be a positive integer, got {rows}")
@@ -175,11 +190,18 @@ def train(
         raise fail(f"--arms: must be 2 or 3, got {arms}")
     if data is not None and (treatment is None or outcome is None):
         raise fail("--treatment/--outcome: both are required with --data")
+    from services.trainer.learning import LEARNER_CODES
+
+    if learner != "auto" and learner not in LEARNER_CODES:
+        raise fail(f"--learner: must be auto or one of {', '.join(LEARNER_CODES)}, got {learner!r}")
+    if not 2 <= folds <= 10:
+        raise fail(f"--folds: must be between 2 and 10, got {folds}")
     from services.trainer.pipeline import train as run
     from services.trainer.validate import DataError, parse_split
     from shared.artifacts import ArtifactError
+    from shared.estimators.selection import SelectionError
 
-    settings = _settings(n_jobs)
+    settings = _settings(n_jobs).model_copy(update={"learner": learner, "folds": folds})
     report = _progress()
     try:
         if data is not None:
@@ -208,12 +230,30 @@ def train(
     if fail_on_srm and checked.srm.mismatch:
         raise fail(f"{training.treatment}: {checked.srm.message()}")
     thresholds = (lower, upper) if lower is not None and upper is not None else None
+    typer.echo(f"SRM check: {checked.srm.summary()}", err=True)
     try:
-        result = run(training, out, settings, thresholds=thresholds, progress=report)
+        result = run(
+            training, out, settings, thresholds=thresholds, progress=report, warn=_warn,
+            publish_if=_signal_gate(require_signal),
+        )  # fmt: skip
+    except SelectionError as exc:
+        raise fail(str(exc)) from exc
     except (ArtifactError, ValueError) as exc:
         raise fail(str(exc)) from exc
     _print_summary(result.metrics)
+    if result.path is None:
+        typer.echo("error: --require-signal: " + result.metrics["verdict"]["message"] + "; nothing published", err=True)
+        raise typer.Exit(code=1)
     typer.echo(f"published {result.path} (current); timings {result.timings}")
+
+
+def _warn(message: str) -> None:
+    typer.echo(f"warning: {message}", err=True)
+
+
+def _signal_gate(required: bool) -> Any:
+    """With --require-signal, publish only a model whose held-out verdict found signal."""
+    return (lambda metrics: bool(metrics["verdict"]["signal"])) if required else None
 
 
 def _synthetic_data(rows: int, seed: int, propensity: float, arms: int, report: Any) -> tuple[Any, Any]:
@@ -298,14 +338,34 @@ def score(
     )
 
 
+def _print_learner(report: dict[str, Any]) -> None:
+    typer.echo(f"learner: {report['chosen']} ({report['reason']})")
+    rows = [*report.get("candidates", []), *report.get("ensembles", [])]
+    if rows:
+        typer.echo(f"  out-of-fold ({report['folds']} folds, {report['rows']} rows): Qini ± bootstrap sd, vs T-learner")
+    for c in rows:
+        if c["qini"] is None:
+            typer.echo(f"  {c['learner']:>8}: failed ({c['error']})")
+            continue
+        vs_t = f"{c['qini_minus_t']:+.5f} ± {c['qini_minus_t_sd']:.5f}" if c.get("qini_minus_t_sd") else "baseline"
+        typer.echo(f"  {c['learner']:>8}: {c['qini']:.5f} ± {c['qini_sd']:.5f}   {vs_t}")
+
+
 def _print_summary(metrics: dict[str, Any]) -> None:
+    _print_learner(metrics["learner"])
     for arm, res in metrics["arms"].items():
         parts = [f"arm {arm}: qini={res['qini']:.5f}"]
         if "qini_oracle" in res:
             parts.append(f"oracle={res['qini_oracle']:.5f} ratio={res['qini_vs_oracle']:.3f}")
             parts.append(f"pearson={res['pearson_cate_truth']:.3f}")
         parts.append(f"placebo={res['qini_placebo']:.5f}")
+        q = res["compare"]["chosen"]["qini"]
+        parts.append(f"90% interval [{q['low']:.5f}, {q['high']:.5f}]")
+        parts.append(f"T-learner={res['compare']['t_learner']['qini']['value']:.5f}")
+        parts.append(f"response model={res['compare']['response_model']['qini']['value']:.5f}")
         typer.echo(" ".join(parts))
+    verdict = metrics["verdict"]
+    typer.echo(("verdict: " if verdict["signal"] else "WARNING: ") + verdict["message"])
     seg = metrics["segments"]
     typer.echo(f"segments: lower={seg['lower']:.4f} upper={seg['upper']:.4f} shares={seg['shares']}")
     if "vs_truth" in seg:

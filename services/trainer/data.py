@@ -46,6 +46,9 @@ class TrainingData:
     id_column: str | None = None
     description: dict[str, Any] = field(default_factory=dict)
     outcome_kind: OutcomeKindArg = "auto"
+    # The design's assignment probability per arm when known (the generator's); None means the
+    # observed arm shares stand in for it, as in any randomized experiment.
+    propensity: dict[Any, float] | None = None
 
     @property
     def has_truth(self) -> bool:
@@ -94,6 +97,7 @@ def from_market(market: syn.Market) -> TrainingData:
         impressions=market.impressions,
         id_column=syn.ID_COLUMN,
         description=market.describe(),
+        propensity={int(a): share for a, share in market_split(market.config).items()},
     )
 
 

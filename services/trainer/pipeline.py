@@ -18,14 +18,17 @@ import pandas as pd
 from services.trainer import ranking
 from services.trainer.data import TrainingData, split_mask
 from services.trainer.evaluate import evaluate_arm, evaluate_segments
+from services.trainer.export import write_uplift
+from services.trainer.leakage import find_leaks
+from services.trainer.learning import Learned, learn, outcome_kind_of
 from services.trainer.plots import qini_plot, uplift_plot
 from services.trainer.settings import TrainerSettings
+from services.trainer.verdict import arm_verdict, compare_models, overall_verdict
 from shared.artifacts import (
     FORMAT_VERSION,
     DataDescription,
     Manifest,
     SegmentThresholds,
-    UpliftModelSpec,
     new_version,
     publish,
     write_json,
@@ -33,12 +36,13 @@ from shared.artifacts import (
 from shared.bundle import PARITY_REFERENCE_FILE, parity_reference
 from shared.estimators import TLearner
 from shared.estimators.tlearner import DEFAULT_PARAMS
-from shared.onnx_runtime import export_booster
+from shared.estimators.uncertainty import effect_interval, member_predictions
 from shared.ranking_features import cross_indices
 from shared.segments import PLACEBO_QUANTILE, SEGMENTS, placebo_thresholds, segment_labels
 
 Step = Callable[[str], Any]
 TRUTH_PREFIX = "true_cate_"
+INTERVAL_LEVEL = 0.9
 
 # What /optimize means for each kind of outcome; stored in the manifest (GET /model shows it).
 OPTIMIZE_RULES = {
@@ -60,7 +64,8 @@ OPTIMIZE_RULES = {
 @dataclass
 class TrainResult:
     version: str
-    path: Path
+    # None when ``publish_if`` refused the model (e.g. --require-signal without signal).
+    path: Path | None
     metrics: dict[str, Any]
     timings: dict[str, float]
 
@@ -78,11 +83,11 @@ def _versions() -> dict[str, str]:
 class _Timer:
     def __init__(self, report: Step) -> None:
         self.timings: dict[str, float] = {}
-        self._report = report
+        self.report = report
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        self._report(name)
+        self.report(name)
         start = time.perf_counter()
         yield
         self.timings[name] = round(time.perf_counter() - start, 3)
@@ -98,8 +103,14 @@ def train(
     settings: TrainerSettings,
     thresholds: tuple[float, float] | None = None,
     progress: Step | None = None,
+    warn: Step | None = None,
+    publish_if: Callable[[dict[str, Any]], bool] | None = None,
 ) -> TrainResult:
+    """Encode, choose and fit (on the training split only), evaluate once on held-out rows, publish.
+
+    ``warn`` receives warnings meant for the user before any fit (possible leakage)."""
     timer = _Timer(progress or (lambda _name: None))
+    warn = warn or (lambda _message: None)
     frame = data.frame
     with timer.step("encode features"):
         schema = data.schema()
@@ -107,30 +118,30 @@ def train(
         t = frame[data.treatment].to_numpy()
         y = frame[data.outcome].to_numpy(dtype=np.float64)
         test = split_mask(len(frame), settings.test_fraction, data.seed)
-    learner_args: dict[str, Any] = {
-        "n_estimators": settings.max_trees,
-        "control": data.control,
-        "outcome": data.outcome_kind,
-        "n_jobs": settings.n_jobs,
-        "random_state": data.seed,
-    }
-    with timer.step("fit T-learner"):
-        model = TLearner(**learner_args).fit(X[~test], t[~test], y[~test])
-    with timer.step("placebo fit"):
-        # Shuffled labels: whatever "effect" this model finds is noise at this sample size.
-        shuffled = np.random.default_rng(data.seed + 2).permutation(t[~test])
-        placebo = TLearner(**learner_args).fit(X[~test], shuffled, y[~test])
+    outcome_kind = outcome_kind_of(y, data.outcome_kind)
+    warnings = [w.message() for w in find_leaks(frame, data.features, data.outcome, outcome_kind)]
+    for message in warnings:
+        warn(message)
+    learned = learn(
+        X[~test], t[~test], y[~test], control=data.control, outcome_kind=outcome_kind, settings=settings,
+        seed=data.seed, propensity=data.propensity, step=timer.step, report=timer.report,
+    )  # fmt: skip
+    model, served = learned.served.baseline, learned.served
     with timer.step("evaluate"):
-        mu = model.predict_outcomes(X[test])
+        mu = served.predict_outcomes(X[test])
         effects = mu[:, 1:] - mu[:, :1]
-        placebo_effects = placebo.predict(X[test])
+        placebo_effects = learned.placebo.predict(X[test])
         lower, upper = thresholds if thresholds is not None else placebo_thresholds(placebo_effects)
         rule = (
             "set by the user at training time"
             if thresholds is not None
             else f"placebo: ±{PLACEBO_QUANTILE:.1%} quantile of |effect| from a shuffled-treatment refit"
         )
-        metrics = _evaluate(data, model, mu, effects, placebo_effects, test, y, t, lower, upper)
+        member_raw = member_predictions(learned.members, X[test])
+        models = {"t_learner": model.predict(X[test]).reshape(len(effects), -1), "placebo": placebo_effects}
+        metrics = _evaluate(data, model, mu, effects, models, member_raw, test, y, t, lower, upper, settings)
+        metrics["learner"] = _learner_report(learned, settings)
+        metrics["warnings"] = warnings
         priors = _bandit_priors(mu, segment_labels(effects, lower, upper), model, y[test], t[test])
     ranker_result = None
     if data.catalog is not None and data.impressions is not None:
@@ -138,24 +149,19 @@ def train(
             ranker_result = ranking.fit_and_evaluate(data, schema, settings, test)
             metrics["ranker"] = ranker_result.metrics
     version = new_version()
+    if publish_if is not None and not publish_if(metrics):
+        return TrainResult(version=version, path=None, metrics=metrics, timings=timer.timings)
     with timer.step("write artifacts"):
 
         def write(stage: Path) -> Manifest:
-            booster_files = [f"outcome_arm{i}.ubj" for i in range(len(model.boosters_))]
-            onnx_files = [f"outcome_arm{i}.onnx" for i in range(len(model.boosters_))]
-            exported = []
-            for booster, ubj, onx in zip(model.boosters_, booster_files, onnx_files, strict=True):
-                booster.save_model(stage / ubj)
-                exported.append(export_booster(booster, schema.n_encoded, stage / onx))
-            # ONNX serves every arm or none: a partial list would pair arms with the wrong models.
-            if not all(exported):
-                for onx in onnx_files:
-                    (stage / onx).unlink(missing_ok=True)
-                onnx_files = []
+            params = {**DEFAULT_PARAMS, "n_estimators": settings.max_trees, "random_state": data.seed}
+            uplift_spec = write_uplift(
+                stage, served, learned.members, schema.n_encoded, params | {"control": _arm_label(data.control)}
+            )
             ranker_spec = ranking.write(ranker_result, stage) if ranker_result else None
             reference = parity_reference(
                 schema,
-                model.boosters_,
+                [*model.boosters_, *served.effect_boosters],
                 ranker_result.model.booster_ if ranker_result else None,
                 np.load(stage / ranker_spec.catalog_matrix_file) if ranker_spec else None,
                 cross_indices(schema, ranker_spec.item_schema, ranker_spec.crosses) if ranker_spec else None,
@@ -188,15 +194,12 @@ def train(
                 ),
                 features=schema,
                 segments=SegmentThresholds(lower=lower, upper=upper, rule=rule),
-                uplift_model=UpliftModelSpec(
-                    booster_files=booster_files,
-                    onnx_files=onnx_files or None,
-                    best_iterations=model.best_iterations_,
-                    params={**DEFAULT_PARAMS, **learner_args, "control": _arm_label(data.control)},
-                ),
+                uplift_model=uplift_spec,
                 ranker=ranker_spec,
                 parity_reference_file=PARITY_REFERENCE_FILE,
                 metrics=_headline(metrics),
+                learner=_learner_summary(metrics["learner"]),
+                verdict=metrics["verdict"],
                 bandit_priors=priors,
             )
 
@@ -209,17 +212,21 @@ def _evaluate(
     model: TLearner,
     mu: np.ndarray,
     effects: np.ndarray,
-    placebo_effects: np.ndarray,
+    models: dict[str, np.ndarray],
+    member_raw: np.ndarray,
     test: np.ndarray,
     y: np.ndarray,
     t: np.ndarray,
     lower: float,
     upper: float,
+    settings: TrainerSettings,
 ) -> dict[str, Any]:
     yt, tt = y[test], t[test]
     truth_all = _truth_matrix(data, model, test)
     arms: dict[str, Any] = {}
-    placebo_2d = placebo_effects.reshape(len(placebo_effects), -1)
+    placebo_2d = models["placebo"].reshape(len(effects), -1)
+    low, high = effect_interval(effects, member_raw, INTERVAL_LEVEL)
+    verdicts = {}
     for k, arm in enumerate(model.treatment_arms):
         rows = (tt == arm) | (tt == model.control)
         treated = (tt[rows] == arm).astype(np.int8)
@@ -228,9 +235,36 @@ def _evaluate(
         res["qini_placebo"] = evaluate_arm(yt[rows], treated, placebo_2d[rows, k], mu[rows, k + 1], None)[
             "qini"
         ]
+        scores = {
+            "chosen": effects[rows, k],
+            "t_learner": models["t_learner"][rows, k],
+            "response_model": mu[rows, k + 1],
+            "placebo": placebo_2d[rows, k],
+        }
+        res["compare"] = compare_models(yt[rows], treated, scores, settings.bootstrap_resamples, data.seed + 17)
+        res["verdict"] = verdicts[_arm_label(arm)] = arm_verdict(res["compare"])
+        res["effect_interval"] = {"level": INTERVAL_LEVEL, "mean_width": float(np.mean(high[rows, k] - low[rows, k]))}
+        if truth is not None:
+            covered = (truth >= low[rows, k]) & (truth <= high[rows, k])
+            res["effect_interval"]["coverage_of_truth"] = float(covered.mean())
         arms[_arm_label(arm)] = res
     seg = evaluate_segments(effects, lower, upper, truth_all)
-    return {"arms": arms, "segments": seg, "outcome_kind": model.outcome_kind_}
+    return {"arms": arms, "segments": seg, "outcome_kind": model.outcome_kind_, "verdict": overall_verdict(verdicts)}
+
+
+def _learner_report(learned: Learned, settings: TrainerSettings) -> dict[str, Any]:
+    """What was chosen and why: every candidate's out-of-fold score (the manifest and GET /model show it)."""
+    out: dict[str, Any] = {"chosen": learned.served.name, "requested": settings.learner}
+    if learned.selection is None:
+        out["reason"] = f"forced with --learner {settings.learner}; no selection was run"
+    else:
+        out |= learned.selection.to_dict()
+    out["effect_samples"] = {
+        "members": settings.effect_members,
+        "method": "half-sample ensemble of DR-learner final stages, spread scaled by 1/sqrt(2), "
+        "centred on the served effect (shared.estimators.uncertainty)",
+    }
+    return out
 
 
 def _truth_matrix(data: TrainingData, model: TLearner, test: np.ndarray) -> np.ndarray | None:
@@ -267,6 +301,14 @@ def _bandit_priors(
         if shares:
             out[seg] = shares
     return out
+
+
+def _learner_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The choice and each candidate's out-of-fold score, without the per-arm detail of evaluation.json."""
+    keep = ("learner", "qini", "qini_sd", "qini_minus_t", "qini_minus_t_sd", "dr_risk", "error")
+    table = [{k: c.get(k) for k in keep} for c in [*report.get("candidates", []), *report.get("ensembles", [])]]
+    head = ("chosen", "requested", "reason", "criterion", "folds", "rows", "seed", "effect_samples")
+    return {k: report[k] for k in head if k in report} | {"candidates": table}
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:

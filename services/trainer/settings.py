@@ -21,6 +21,15 @@ class TrainerSettings(BaseSettings):
     max_trees: int = Field(default=400, ge=1)
     # Few, fast trees: every tree is paid per catalog item per ranked user at serve time (see ranker.py).
     ranker_trees: int = Field(default=DEFAULT_RANK_TREES, ge=1)
+    # Learner choice (see shared.estimators.selection): "auto" cross-fits every learner that fits the data.
+    learner: str = "auto"
+    folds: int = Field(default=3, ge=2, le=10)
+    # Cross-fitting cost grows with rows x learners x folds; above this many training rows a seeded
+    # subsample chooses (the chosen learner is then fitted on every training row). A compute budget,
+    # not a statistical constant: differences between learners are clearer, not blurrier, with more rows.
+    selection_rows: int = Field(default=150_000, ge=1_000)
+    bootstrap_resamples: int = Field(default=100, ge=10)
+    effect_members: int = Field(default=8, ge=2)
     holdout_sample_rows: int = Field(default=5000, ge=0)
     # Data checks before any fit (see services/trainer/validate.py).
     min_rows_per_arm: int = Field(default=100, ge=1)

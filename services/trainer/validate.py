@@ -49,6 +49,15 @@ class SrmResult:
     def mismatch(self) -> bool:
         return self.p_value < self.alpha
 
+    def summary(self) -> str:
+        """One line for the run's printout, whether or not the counts match."""
+        if self.mismatch:
+            return self.message()
+        return (
+            f"arm counts {self.observed} match the expected split (chi-square {self.chi2:.1f}, "
+            f"p = {self.p_value:.2g} ≥ {self.alpha})"
+        )
+
     def message(self) -> str:
         return (
             f"sample ratio mismatch: arm counts {self.observed} differ from the expected split "

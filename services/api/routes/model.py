@@ -41,7 +41,7 @@ def importance(model: ModelDep) -> dict[str, dict[str, float]]:
     b = model.bundle
     names = b.schema.encoded_names
     out: dict[str, dict[str, float]] = {}
-    for arm, booster in zip(b.arms, b.boosters, strict=True):
+    for arm, booster in zip(b.arms, b.boosters[: len(b.arms)], strict=True):
         raw = booster.get_score(importance_type="total_gain")  # one float per feature for trees
         out[arm] = {
             names[int(k[1:])] if k.startswith("f") and k[1:].isdigit() else k: float(v)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from services.api.batching import LoopBatcher
@@ -28,7 +28,15 @@ class PredictJob:
 @router.post("/predict", response_model=PredictResponse, openapi_extra=json_body(PredictRequest))
 async def predict(request: Request) -> Response:
     """CATE, outcome probabilities and segment for one user or a bounded batch."""
-    return await answer_request(request, PredictRequest, _batcher, PredictJob)
+    return await answer_request(request, PredictRequest, _batcher, _job)
+
+
+def _job(body: PredictRequest, model: LoadedModel, X: np.ndarray) -> PredictJob:
+    if body.interval is not None and not model.bundle.has_effect_samples:
+        raise HTTPException(
+            409, detail=[{"field": "interval", "rule": "this model version has no effect samples; retrain it"}]
+        )
+    return PredictJob(body, model, X)
 
 
 def _batcher(state: AppState) -> LoopBatcher[PredictJob, Response]:
@@ -65,5 +73,9 @@ def _response(job: PredictJob, s: Scores) -> Response:
             job.body.users, cate, effects, p_treated, p_control, s.segments.tolist(), strict=True
         )
     ]
+    if job.body.interval is not None:
+        low, high = bundle.effect_intervals(job.X, s.effects, job.body.interval)
+        for pred, lo, hi in zip(preds, low.tolist(), high.tolist(), strict=True):
+            pred["effect_intervals"] = {a: (lo_a, hi_a) for a, lo_a, hi_a in zip(arms, lo, hi, strict=True)}
     payload = orjson.dumps({"model_version": bundle.version, "predictions": preds})
     return Response(payload, media_type="application/json")
