@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, Self, cast
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 OutcomeKind = Literal["binary", "continuous"]
 
@@ -25,8 +26,12 @@ def _as_matrix(X: Any) -> np.ndarray:
     return arr
 
 
-class MetaLearner(ABC):
-    """Base class: subclasses implement ``_fit_arms`` and ``predict_outcomes``."""
+class MetaLearner(BaseEstimator, ABC):
+    """Base class: subclasses implement ``_fit_arms`` and ``predict_outcomes``.
+
+    scikit-learn's ``BaseEstimator`` reads the constructor's signature, so ``get_params``,
+    ``set_params`` and ``sklearn.base.clone`` work for every learner that stores its arguments untouched.
+    """
 
     control: Any
     arms_: list[Any]

@@ -8,17 +8,9 @@ import numpy as np
 import xgboost as xgb
 
 from shared.estimators.base import MetaLearner, _as_matrix
+from shared.estimators.boosting import DEFAULT_PARAMS, fit_booster, objective_for
 
-DEFAULT_PARAMS: dict[str, Any] = {
-    "tree_method": "hist",
-    "max_depth": 6,
-    "learning_rate": 0.1,
-    "min_child_weight": 20.0,
-    "subsample": 0.8,
-    "colsample_bytree": 0.8,
-    "max_bin": 64,
-    "reg_lambda": 1.0,
-}
+__all__ = ["DEFAULT_PARAMS", "TLearner"]
 
 
 class TLearner(MetaLearner):
@@ -48,43 +40,25 @@ class TLearner(MetaLearner):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _booster_params(self) -> dict[str, Any]:
-        p = {**DEFAULT_PARAMS, **(self.params or {})}
-        p["objective"] = "binary:logistic" if self.outcome_kind_ == "binary" else "reg:squarederror"
-        p["eval_metric"] = "logloss" if self.outcome_kind_ == "binary" else "rmse"
-        p["seed"] = self.random_state
-        if self.n_jobs:
-            p["nthread"] = self.n_jobs
-        return p
-
     def _fit_arms(self, X: np.ndarray, treatment: np.ndarray, y: np.ndarray) -> None:
         rng = np.random.default_rng(self.random_state)
-        params = self._booster_params()
+        objective = objective_for(self.outcome_kind_)
         self.boosters_: list[xgb.Booster] = []
         self.best_iterations_: list[int] = []
         for arm in self.arms_:
             idx = np.flatnonzero(treatment == arm)
-            Xa, ya = X[idx], y[idx]
-            evals: list[tuple[xgb.DMatrix, str]] = []
-            use_es = self.early_stopping_rounds is not None and len(idx) >= 200
-            if use_es:
-                valid = rng.random(len(idx)) < self.validation_fraction
-                dtrain = xgb.QuantileDMatrix(Xa[~valid], ya[~valid], max_bin=params["max_bin"])
-                dvalid = xgb.DMatrix(Xa[valid], ya[valid])
-                evals = [(dvalid, "valid")]
-            else:
-                dtrain = xgb.QuantileDMatrix(Xa, ya, max_bin=params["max_bin"])
-            booster = xgb.train(
-                params,
-                dtrain,
-                num_boost_round=self.n_estimators,
-                evals=evals,
-                early_stopping_rounds=self.early_stopping_rounds if use_es else None,
-                verbose_eval=False,
+            booster = fit_booster(
+                X[idx],
+                y[idx],
+                objective=objective,
+                params=self.params,
+                n_estimators=self.n_estimators,
+                early_stopping_rounds=self.early_stopping_rounds,
+                validation_fraction=self.validation_fraction,
+                rng=rng,
+                n_jobs=self.n_jobs,
+                seed=self.random_state,
             )
-            if use_es:
-                # Keep exactly the trees early stopping chose, so the saved model is the evaluated one.
-                booster = booster[: booster.best_iteration + 1]
             self.boosters_.append(booster)
             self.best_iterations_.append(booster.num_boosted_rounds())
 
