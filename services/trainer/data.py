@@ -142,7 +142,10 @@ def _feature_columns(spec: FileSpec, available: list[str]) -> list[str]:
     for col in spec.features:
         if col in not_features:
             raise DataError(col, "is named by --features and also as treatment, outcome, ID or --exclude")
-    chosen = list(spec.features) or [c for c in available if c not in not_features]
+    # A file written by `uplift generate` carries the known truth: it is for evaluation, never a feature.
+    chosen = list(spec.features) or [
+        c for c in available if c not in not_features and not syn.is_truth_column(c)
+    ]
     bad_cat = [c for c in spec.categorical if c not in chosen]
     if bad_cat:
         raise DataError(bad_cat[0], "named by --categorical but is not a feature (excluded or not selected)")
@@ -154,12 +157,15 @@ def from_file(spec: FileSpec) -> TrainingData:
     types = ingest.column_types(spec.path)
     features = _feature_columns(spec, list(types))
     wanted = [spec.treatment, spec.outcome, *([spec.id_column] if spec.id_column else []), *features]
+    truth = [c for c in types if syn.is_truth_column(c) and c not in wanted and c != "response_type"]
+    wanted += truth
     frame = ingest.read_frame(spec.path, wanted)
     control = resolve_control(frame[spec.treatment], spec.control)
     description = {
         "format": ingest.file_format(spec.path),
         "columns": {c: str(types[c]) for c in wanted},
         "excluded": sorted(set(types) - set(wanted)),
+        "truth_columns": truth,
         "unseen_category_rule": UNSEEN_CATEGORY_RULE,
     }
     return TrainingData(

@@ -2,8 +2,9 @@
 
 Two signs, each cheap and free of tuning to one data set:
 - a name that reads like an outcome or a post-treatment measurement (conversion, spend, revenue,
-  visit, click, purchase, ...): such a column is usually recorded after the treatment and would let
-  the model "predict" the outcome from its own consequence;
+  visit, click, purchase, ...) and not like a history of one ("days_since_purchase",
+  "avg_order_value" are pre-treatment): such a column is usually recorded after the treatment and
+  would let the model "predict" the outcome from its own consequence;
 - a value range that determines the outcome: a binary outcome that is 1 for every one of at least
   ``MIN_ROWS`` users sharing a feature value (or 0 for all of them when the outcome is common), where
   chance alone would make that all but impossible (probability below 1e-9 at the base rate); for a
@@ -25,6 +26,12 @@ OUTCOME_WORDS = (
     "bought", "order", "orders", "visit", "visited", "click", "clicked", "outcome", "response", "target",
     "label", "redeem", "redeemed", "churn", "churned", "paid", "payment", "post", "after",
 )  # fmt: skip
+# Words that make an outcome-like name a pre-treatment history: "days_since_purchase", "avg_order_value".
+HISTORY_WORDS = (
+    "since", "last", "prev", "previous", "prior", "past", "avg", "average", "mean", "median", "history",
+    "historical", "lifetime", "before", "pre", "days", "weeks", "months", "ago", "count", "num", "total",
+    "n", "per", "rate", "frequency", "recency", "7d", "14d", "30d", "60d", "90d", "365d", "1y",
+)  # fmt: skip
 MIN_ROWS = 30
 CHANCE = 1e-9
 RANK_CORRELATION = 0.98
@@ -44,8 +51,9 @@ def _tokens(name: str) -> set[str]:
 
 
 def _name_leak(name: str, outcome: str) -> str | None:
-    hits = sorted(_tokens(name) & set(OUTCOME_WORDS))
-    if hits:
+    tokens = _tokens(name)
+    hits = sorted(tokens & set(OUTCOME_WORDS))
+    if hits and not tokens & set(HISTORY_WORDS):
         return f"is named like an outcome or post-treatment measurement ({', '.join(hits)})"
     if _tokens(outcome) and _tokens(outcome) <= _tokens(name):
         return f"is named like the outcome {outcome!r}"

@@ -347,4 +347,6 @@ def _write_holdout_sample(
     cols += [
         c for c in frame.columns if c in ("true_cate", "p_control", "p_treated") or c.startswith(TRUTH_PREFIX)
     ]
+    # A user's own column may share a name with a truth column: each column once.
+    cols = list(dict.fromkeys(cols))
     frame.iloc[pick][cols].to_parquet(stage / "holdout_sample.parquet", index=False)

@@ -62,13 +62,15 @@ def fit_booster(
     n_jobs: int,
     sample_weight: np.ndarray | None = None,
     seed: int = 0,
+    min_delta: float = 0.0,
 ) -> xgb.Booster:
     """One booster with at most ``n_estimators`` trees.
 
     With ``early_stopping_rounds`` and at least 200 rows, a ``validation_fraction`` of the rows drawn
     from ``rng`` is held out and the booster is cut to exactly the trees early stopping chose, so the
     model that is saved and served is the one that was validated. ``seed`` seeds XGBoost's own row
-    and column sampling.
+    and column sampling. ``min_delta``: a round counts as an improvement only when the validation
+    metric falls by more than this (a noise-free target, as in distillation, improves forever).
     """
     if n_estimators < 1:
         raise ValueError(f"n_estimators: must be at least 1, got {n_estimators}")
@@ -87,14 +89,12 @@ def fit_booster(
         evals = [(xgb.DMatrix(X[valid], y[valid], weight=w_valid), "valid")]
     else:
         dtrain = xgb.QuantileDMatrix(X, y, weight=sample_weight, max_bin=p["max_bin"])
-    booster = xgb.train(
-        p,
-        dtrain,
-        num_boost_round=n_estimators,
-        evals=evals,
-        early_stopping_rounds=early_stopping_rounds if use_es else None,
-        verbose_eval=False,
+    callbacks = (
+        [xgb.callback.EarlyStopping(rounds=early_stopping_rounds, min_delta=min_delta)]
+        if use_es and early_stopping_rounds is not None
+        else None
     )
+    booster = xgb.train(p, dtrain, num_boost_round=n_estimators, evals=evals, callbacks=callbacks, verbose_eval=False)
     if use_es:
         booster = booster[: booster.best_iteration + 1]
     return booster

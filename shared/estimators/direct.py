@@ -38,6 +38,7 @@ class EffectLearner(MetaLearner):
         objective: Objective,
         rng: np.random.Generator,
         sample_weight: np.ndarray | None = None,
+        min_delta: float = 0.0,
     ) -> xgb.Booster:
         """One booster with this learner's parameters, size and seed."""
         return fit_booster(
@@ -52,6 +53,7 @@ class EffectLearner(MetaLearner):
             n_jobs=self.n_jobs,
             sample_weight=sample_weight,
             seed=self.random_state,
+            min_delta=min_delta,
         )
 
     def check_is_fitted(self) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from shared.estimators.base import MetaLearner
+from shared.estimators.drlearner import dr_pseudo_outcomes
 from shared.metrics.bootstrap import paired_weights, weighted_qini
 
 MIN_ROWS_PER_FOLD = 50
@@ -165,9 +166,7 @@ def _dr_risk(y: np.ndarray, t: np.ndarray, arms: list[Any], mu: np.ndarray, effe
     for k, arm in enumerate(arms[1:]):
         rows = (t == arm) | (t == arms[0])
         treated = (t[rows] == arm).astype(np.float64)
-        e = treated.mean()
-        m0, m1, yr = mu[rows, 0], mu[rows, k + 1], y[rows]
-        phi = m1 - m0 + treated * (yr - m1) / e - (1 - treated) * (yr - m0) / (1 - e)
+        phi = dr_pseudo_outcomes(y[rows], treated, mu[rows, 0], mu[rows, k + 1], np.full(len(treated), treated.mean()))
         risks.append(float(np.mean((phi - effects[rows, k]) ** 2)))
     return float(np.mean(risks))
 

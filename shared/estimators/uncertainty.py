@@ -20,17 +20,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared.estimators.boosting import fit_booster
+from shared.estimators.drlearner import dr_pseudo_outcomes
 
 if TYPE_CHECKING:
     import xgboost as xgb
 
 SCALE = float(1.0 / np.sqrt(2.0))
 DEFAULT_MEMBERS = 8
-
-
-def dr_pseudo_outcomes(y: np.ndarray, treated: np.ndarray, mu0: np.ndarray, mu1: np.ndarray, e: float) -> np.ndarray:
-    """AIPW pseudo-outcome: its conditional mean is the effect when either model is right."""
-    return mu1 - mu0 + treated * (y - mu1) / e - (1 - treated) * (y - mu0) / (1 - e)
 
 
 def fit_members(
@@ -53,7 +49,7 @@ def fit_members(
     for k, arm in enumerate(arms[1:], start=1):
         rows = np.flatnonzero((treatment == arm) | (treatment == arms[0]))
         treated = (treatment[rows] == arm).astype(np.float64)
-        phi = dr_pseudo_outcomes(y[rows], treated, mu[rows, 0], mu[rows, k], float(treated.mean()))
+        phi = dr_pseudo_outcomes(y[rows], treated, mu[rows, 0], mu[rows, k], np.full(len(rows), treated.mean()))
         members = []
         for _ in range(n_members):
             half = rng.random(len(rows)) < 0.5

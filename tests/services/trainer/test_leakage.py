@@ -28,3 +28,17 @@ def test_continuous_outcome_copy_is_flagged_and_noise_is_not() -> None:
     y = rng.gamma(2.0, 10.0, 5000)
     frame = pd.DataFrame({"y": y, "copy": y * 1.1 + 0.01, "noise": rng.normal(size=5000)})
     assert [w.column for w in find_leaks(frame, ["copy", "noise"], "y", "continuous")] == ["copy"]
+
+
+def test_history_of_an_outcome_is_not_flagged_by_name() -> None:
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "y": (rng.random(3000) < 0.2).astype(float),
+            "days_since_purchase": rng.integers(0, 300, 3000),
+            "avg_order_value": rng.gamma(2.0, 20.0, 3000),
+            "purchased": rng.integers(0, 2, 3000),
+        }
+    )
+    flagged = [w.column for w in find_leaks(frame, ["days_since_purchase", "avg_order_value", "purchased"], "y", "binary")]
+    assert flagged == ["purchased"]

@@ -1,0 +1,34 @@
+"""The served form: combine() reproduces each learner's own predictions, averages included."""
+
+import numpy as np
+import pytest
+
+from shared.estimators import TLearner
+from shared.estimators.served import T_LEARNER_FORM, EffectForm, ServedModel, combine
+
+
+def test_t_learner_form_leaves_outcomes_alone() -> None:
+    mu = np.array([[0.1, 0.3], [0.2, 0.1]])
+    assert combine(mu, None, T_LEARNER_FORM) is mu
+
+
+def test_effect_form_adds_weighted_boosters_to_control() -> None:
+    mu = np.array([[0.1, 0.3, 0.5]])
+    raw = np.array([[0.02, 0.04, -0.1]])
+    form = EffectForm(outcome_weight=0.5, terms=(((0, 1.0), (1, 0.5)), ((2, 2.0),)), offsets=(0.01, -0.03))
+    out = combine(mu, raw, form)
+    assert out[0, 0] == pytest.approx(0.1)
+    assert out[0, 1] - out[0, 0] == pytest.approx(0.5 * 0.2 + 0.01 + 0.02 + 0.5 * 0.04)
+    assert out[0, 2] - out[0, 0] == pytest.approx(0.5 * 0.4 - 0.03 + 2.0 * -0.1)
+    assert EffectForm.from_dict(form.to_dict()) == form
+
+
+def test_served_t_learner_equals_the_learner() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 3)).astype(np.float32)
+    t = rng.integers(0, 2, 2000)
+    y = (rng.random(2000) < 0.3 + 0.1 * t * (X[:, 0] > 0)).astype(float)
+    model = TLearner(n_estimators=30).fit(X, t, y)
+    served = ServedModel(baseline=model, members=[model], codes=["t"])
+    assert served.form.is_t_learner and served.effect_boosters == []
+    np.testing.assert_allclose(served.predict(X)[:, 0], model.predict(X))
