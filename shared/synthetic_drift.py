@@ -47,7 +47,8 @@ def shift_effect(
     out = users.copy()
     p0 = out["p_control"].to_numpy()
     p_new = out[p_col].to_numpy().copy()
-    p_new[group] = expit(logit(p0[group]) + new_shift)
+    # A zero shift gives exactly p_control: the logit round trip would leave a ~1e-17 "effect".
+    p_new[group] = p0[group] if new_shift == 0 else expit(logit(p0[group]) + new_shift)
     out[p_col] = p_new
     out[cate_col] = p_new - p0
     redraw = group & (out[TREATMENT_COLUMN].to_numpy() == arm)
