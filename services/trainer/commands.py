@@ -12,7 +12,7 @@ import typer
 
 from shared.shape_names import SHAPES, shapes_help
 
-SHAPE_OPTION_HELP = f"Synthetic market shape, one of {' | '.join(SHAPES)}. {shapes_help()}."
+SHAPE_OPTION_HELP = f"Synthetic market shape, one of {' | '.join(SHAPES)}. {shapes_help()}"
 
 
 def fail(message: str) -> typer.Exit:

@@ -110,6 +110,6 @@ def test_bad_shape_exits_2_with_one_line(args, message):
 
 def test_help_describes_every_shape():
     res = runner.invoke(app, ["generate", "--help"], terminal_width=400)
-    flat = " ".join(res.output.split())
-    for shape in ("smooth:", "rare:", "continuous:", "null:"):
+    flat = " ".join(res.output.replace("│", " ").split())
+    for shape in ("hard: the default", "smooth:", "rare:", "continuous:", "null:"):
         assert shape in flat
