@@ -86,7 +86,12 @@ def run(name: str, rows: int, seed: int, settings: TrainerSettings) -> dict[str,
     arms = [data.control] + sorted((a for a in np.unique(t).tolist() if a != data.control), key=str)
     w = np.vstack([np.ones((1, int(test.sum()))), paired_weights(int(test.sum()), N_BOOT, seed + 99)])
     Xtr, ttr, ytr, Xte = X[~test], t[~test], y[~test], X[test]
-    out: dict[str, Any] = {"rows": len(frame), "outcome_kind": kind, "arms": [str(a) for a in arms], "learners": {}}
+    out: dict[str, Any] = {
+        "rows": len(frame),
+        "outcome_kind": kind,
+        "arms": [str(a) for a in arms],
+        "learners": {},
+    }
     samples: dict[str, np.ndarray] = {}
     fitted: dict[str, Any] = {}
     baseline: TLearner | None = None
@@ -127,10 +132,14 @@ def run(name: str, rows: int, seed: int, settings: TrainerSettings) -> dict[str,
     }
     out["best_single"] = best
     out["checks"] = {
-        "selected_ge_best_minus_sd": bool(q[0] >= out["learners"][best]["qini"] - out["learners"][best]["sd"]),
+        "selected_ge_best_minus_sd": bool(
+            q[0] >= out["learners"][best]["qini"] - out["learners"][best]["sd"]
+        ),
         "selected_above_t": bool(q[0] > samples["t"][0]),
     }
-    print(f"  {name:>18} selected {sel.name}: {q[0]:.5f} ± {q[1:].std(ddof=1):.5f} ({sel.reason})", flush=True)
+    print(
+        f"  {name:>18} selected {sel.name}: {q[0]:.5f} ± {q[1:].std(ddof=1):.5f} ({sel.reason})", flush=True
+    )
     return out
 
 
@@ -142,7 +151,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     settings = TrainerSettings()
-    results: dict[str, Any] = {"command": "uv run python loadtests/bench_learners.py", "seed": args.seed, "datasets": {}}
+    results: dict[str, Any] = {
+        "command": "uv run python loadtests/bench_learners.py",
+        "seed": args.seed,
+        "datasets": {},
+    }
     started = time.perf_counter()
     for name in args.only or list(DATASETS):
         t0 = time.perf_counter()
@@ -150,7 +163,9 @@ def main() -> None:
         results["datasets"][name]["wall_seconds"] = round(time.perf_counter() - t0, 1)
     res = results["datasets"]
     results["summary"] = {
-        "selected_ge_best_minus_sd_everywhere": all(r["checks"]["selected_ge_best_minus_sd"] for r in res.values()),
+        "selected_ge_best_minus_sd_everywhere": all(
+            r["checks"]["selected_ge_best_minus_sd"] for r in res.values()
+        ),
         "selected_above_t_on": f"{sum(r['checks']['selected_above_t'] for r in res.values())} of {len(res)}",
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
@@ -162,7 +177,11 @@ def main() -> None:
             for c in ["t", "s", "x", "dr", "r", "ct"]
         ]
         sel = r["selected"]
-        print(f"| {name} | " + " | ".join(cells) + f" | **{sel['learner']}** {sel['qini']:.4f} ± {sel['sd']:.4f} | {r['wall_seconds']} |")
+        print(
+            f"| {name} | "
+            + " | ".join(cells)
+            + f" | **{sel['learner']}** {sel['qini']:.4f} ± {sel['sd']:.4f} | {r['wall_seconds']} |"
+        )
     print(json.dumps(results["summary"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

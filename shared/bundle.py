@@ -455,7 +455,9 @@ class ModelBundle:
             axis=1,
         )
 
-    def effect_intervals(self, X: np.ndarray, effects: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    def effect_intervals(
+        self, X: np.ndarray, effects: np.ndarray, level: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Interval of each user's effect per treatment arm (n, arms − 1), around the served ``effects``."""
         return effect_interval(effects.reshape(len(X), -1), self._member_raw(X), level)
 

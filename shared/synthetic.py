@@ -9,6 +9,10 @@ recommendations intrusive) are hurt by treatment; several features are pure nois
 Why it is fair: the response type is a deterministic function of the observed features (it is
 latent only in that it is not a column the model sees), and the exact effect p1 - p0 of every user
 is written to ``true_cate``, so every metric can be compared with the oracle.
+
+``MarketConfig.shape`` swaps the effect and baseline for another market of known truth (smooth, rare,
+continuous spend, null); those live in ``shared.synthetic_shapes``. Features, catalog and impressions
+are the same for every shape.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from shared.shape_names import SHAPES, SPEND_COLUMN, outcome_column
+from shared.synthetic_shapes import ShapeTruth, draw_spend, shape_truth
+
 RESPONSE_TYPES = ("Persuadable", "Sure Thing", "Lost Cause", "Sleeping Dog", "Neutral")
 LOYALTY = ("none", "bronze", "silver", "gold")
 DEVICES = ("mobile", "desktop", "tablet")
@@ -26,7 +33,8 @@ CHANNELS = ("organic", "paid_search", "social", "email", "referral")
 ITEM_CATEGORIES = ("fashion", "electronics", "home", "beauty", "sports", "books", "toys", "grocery")
 
 # Columns the generator writes that a model must never see as features (multi-arm markets add
-# ``p_arm<k>`` and ``true_cate_<k>`` per treatment arm; ``is_truth_column`` covers both).
+# ``p_arm<k>`` and ``true_cate_<k>`` per treatment arm; the continuous shape writes ``p_buy_<arm>``
+# and ``expected_spend_<arm>`` instead of ``p_<arm>``; ``is_truth_column`` covers them all).
 TRUTH_COLUMNS = ("true_cate", "p_control", "p_treated", "response_type")
 ID_COLUMN = "user_id"
 TREATMENT_COLUMN = "treatment"
@@ -44,8 +52,12 @@ class MarketConfig:
     impressions_per_user: int = 10
     # Arms including control: 2 is the recommendations-vs-top-sellers test; 3 adds a discount coupon.
     n_arms: int = 2
+    # Which effect/baseline the users get (see shared.synthetic_shapes.SHAPE_HELP); "hard" is the default.
+    shape: str = "hard"
 
     def __post_init__(self) -> None:
+        if self.shape not in SHAPES:
+            raise ValueError(f"shape: must be one of {', '.join(SHAPES)}, got {self.shape!r}")
         if self.n_arms not in (2, 3):
             raise ValueError(f"n_arms: must be 2 or 3 (control, recommendations, coupon), got {self.n_arms}")
         if self.rows <= 0:
@@ -67,14 +79,22 @@ class Market:
     impressions: pd.DataFrame
     config: MarketConfig
 
+    @property
+    def outcome(self) -> str:
+        """The outcome column a model learns: ``conversion`` (0/1), or ``spend`` for the continuous shape."""
+        return outcome_column(self.config.shape)
+
     def describe(self) -> dict[str, object]:
         u = self.users
         out: dict[str, object] = {
             "source": "synthetic",
             **asdict(self.config),
             "treated_share": float((u[TREATMENT_COLUMN] != 0).mean()),
+            "outcome": self.outcome,
             "conversion_rate": float(u[OUTCOME_COLUMN].mean()),
         }
+        if self.outcome == SPEND_COLUMN:
+            out["mean_spend"] = float(u[SPEND_COLUMN].mean())
         if self.config.n_arms == 2:
             out["true_ate"] = float(u["true_cate"].mean())
         else:
@@ -93,7 +113,7 @@ def truth_column(arm: object) -> str:
 
 
 def is_truth_column(name: str) -> bool:
-    return name in TRUTH_COLUMNS or name.startswith(("true_cate_", "p_arm"))
+    return name in TRUTH_COLUMNS or name.startswith(("true_cate_", "p_arm", "p_buy_", "expected_spend_"))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -192,6 +212,13 @@ def _outcome_logits(f: pd.DataFrame, rtype: np.ndarray) -> tuple[np.ndarray, np.
     return b, t
 
 
+def _hard_truth(f: pd.DataFrame, n_arms: int) -> ShapeTruth:
+    rtype = _response_types(f)
+    b, t = _outcome_logits(f, rtype)
+    p = [_sigmoid(b), _sigmoid(b + t), _sigmoid(b + _coupon_shift(f))]
+    return ShapeTruth(p_buy=p[:n_arms], basket=None, response_type=rtype)
+
+
 def _coupon_shift(f: pd.DataFrame) -> np.ndarray:
     """Logit shift of the third arm (a discount coupon): it moves deal seekers, not loyal members.
 
@@ -271,43 +298,52 @@ def generate_market(config: MarketConfig) -> Market:
     n = config.rows
     users = _user_features(rng, n)
     users.insert(0, ID_COLUMN, _ids(n))
-    rtype = _response_types(users)
-    b, t = _outcome_logits(users, rtype)
-    p0 = _sigmoid(b)
-    p1 = _sigmoid(b + t)
-    if config.n_arms == 2:
-        treated = (rng.random(n) < config.treatment_share).astype(np.int8)
-        p = np.where(treated == 1, p1, p0)
+    if config.shape == "hard":
+        truth = _hard_truth(users, config.n_arms)
     else:
-        treated, p = _assign_arms(rng, config, p0, [p1, _sigmoid(b + _coupon_shift(users))])
-    converted = (rng.random(n) < p).astype(np.int8)
-    basket = np.exp(rng.normal(0.0, 0.35, n)) * users["avg_order_value"].to_numpy()
-    users[TREATMENT_COLUMN] = treated
+        truth = shape_truth(config.shape, users, config.n_arms)
+    if config.n_arms == 2:
+        arm = (rng.random(n) < config.treatment_share).astype(np.int8)
+    else:
+        arm = _assign_arms(rng, config, n)
+    converted = (rng.random(n) < np.choose(arm, truth.p_buy)).astype(np.int8)
+    users[TREATMENT_COLUMN] = arm
     users[OUTCOME_COLUMN] = converted
-    users[REVENUE_COLUMN] = np.round(converted * basket, 2)
-    users["p_control"] = p0
-    if config.n_arms == 2:
-        users["p_treated"] = p1
-        users["true_cate"] = p1 - p0
+    if truth.basket is None:
+        basket = np.exp(rng.normal(0.0, 0.35, n)) * users["avg_order_value"].to_numpy()
+        users[REVENUE_COLUMN] = np.round(converted * basket, 2)
     else:
-        for k, pk in enumerate([p1, _sigmoid(b + _coupon_shift(users))], start=1):
-            users[f"p_arm{k}"] = pk
-            users[truth_column(k)] = pk - p0
-    users["response_type"] = rtype
+        users[SPEND_COLUMN] = draw_spend(rng, np.choose(arm, truth.basket), converted)
+    _write_truth(users, truth)
     catalog = _catalog(rng, config.n_items)
     impressions = _impressions(rng, users, catalog, config.impression_users, config.impressions_per_user)
     return Market(users=users, catalog=catalog, impressions=impressions, config=config)
 
 
-def _assign_arms(
-    rng: np.random.Generator, config: MarketConfig, p0: np.ndarray, treated_p: list[np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
+def _write_truth(users: pd.DataFrame, truth: ShapeTruth) -> None:
+    """Truth columns: the hard market's names for a 0/1 outcome; ``p_buy_*``/``expected_spend_*`` for spend."""
+    expected = truth.expected
+    names = ["treated"] if len(expected) == 2 else [f"arm{k}" for k in range(1, len(expected))]
+    if truth.basket is None:
+        users["p_control"] = expected[0]
+    else:
+        users["p_buy_control"] = truth.p_buy[0]
+        users["expected_spend_control"] = expected[0]
+    for k, name in enumerate(names, start=1):
+        if truth.basket is None:
+            users[f"p_{name}"] = expected[k]
+        else:
+            users[f"p_buy_{name}"] = truth.p_buy[k]
+            users[f"expected_spend_{name}"] = expected[k]
+        users["true_cate" if len(names) == 1 else truth_column(k)] = expected[k] - expected[0]
+    users["response_type"] = truth.response_type
+
+
+def _assign_arms(rng: np.random.Generator, config: MarketConfig, n: int) -> np.ndarray:
     """Randomize to control (1 − share) or one of the treatment arms (share split evenly)."""
-    k = len(treated_p)
+    k = config.n_arms - 1
     probs = [1.0 - config.treatment_share] + [config.treatment_share / k] * k
-    arm = rng.choice(k + 1, size=len(p0), p=probs).astype(np.int8)
-    p = np.choose(arm, [p0, *treated_p])
-    return arm, p
+    return rng.choice(k + 1, size=n, p=probs).astype(np.int8)
 
 
 def sibling_paths(path: str) -> tuple[str, str]:

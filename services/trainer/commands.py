@@ -10,6 +10,10 @@ from typing import Annotated, Any
 
 import typer
 
+from shared.shape_names import SHAPES, shapes_help
+
+SHAPE_OPTION_HELP = f"Synthetic market shape, one of {' | '.join(SHAPES)}. {shapes_help()}"
+
 
 def fail(message: str) -> typer.Exit:
     """One clear line on stderr and exit code 2, the convention for a bad invocation."""
@@ -21,6 +25,11 @@ def _check_out_parent(path: Path, option: str) -> None:
     parent = path.resolve().parent
     if not parent.is_dir():
         raise fail(f"{option}: parent folder {parent} does not exist")
+
+
+def _check_shape(value: str) -> None:
+    if value not in SHAPES:
+        raise fail(f"--shape: must be one of {', '.join(SHAPES)}, got {value!r}")
 
 
 def _check_share(value: float, option: str) -> None:
@@ -55,17 +64,21 @@ def generate(
         int,
         typer.Option(help="Arms incl. control: 2, or 3 to add a discount coupon (true_cate_<arm> columns)."),
     ] = 2,
+    shape: Annotated[str, typer.Option(help=SHAPE_OPTION_HELP)] = "hard",
 ) -> None:
-    """Write a seeded synthetic "hard market" (users with `true_cate`, item catalog, impression log)."""
+    """Write a seeded synthetic market (users with `true_cate`, item catalog, impression log); the
+    default is the "hard market", --shape picks another effect of known truth."""
     if rows <= 0:
         raise fail(f"--rows: must be a positive integer, got {rows}")
     if arms not in (2, 3):
         raise fail(f"--arms: must be 2 or 3, got {arms}")
+    _check_shape(shape)
     _check_share(propensity, "--propensity")
     _check_out_parent(out, "--out")
     from shared.synthetic import MarketConfig, generate_market, sibling_paths
 
-    market = generate_market(MarketConfig(rows=rows, seed=seed, treatment_share=propensity, n_arms=arms))
+    config = MarketConfig(rows=rows, seed=seed, treatment_share=propensity, n_arms=arms, shape=shape)
+    market = generate_market(config)
     catalog_path, impressions_path = sibling_paths(str(out))
     meta = {b"uplift.market": json.dumps(market.describe()).encode()}
     import pyarrow as pa
@@ -76,7 +89,8 @@ def generate(
     market.catalog.to_parquet(catalog_path, index=False)
     market.impressions.to_parquet(impressions_path, index=False)
     typer.echo(
-        f"wrote {rows} users to {out}, catalog to {catalog_path}, impressions to {impressions_path} (seed {seed})"
+        f"wrote {rows} users ({shape} market, outcome {market.outcome}) to {out}, catalog to {catalog_path}, "
+        f"impressions to {impressions_path} (seed {seed})"
     )
 
 
@@ -114,6 +128,7 @@ def train(
     arms: Annotated[
         int, typer.Option(help="Synthetic arms incl. control: 2, or 3 to add a discount-coupon arm.")
     ] = 2,
+    shape: Annotated[str, typer.Option(help=SHAPE_OPTION_HELP)] = "hard",
     data: Annotated[
         Path | None,
         typer.Option(help="Your experiment log (.csv, .csv.gz or .parquet) instead of synthetic data."),
@@ -188,6 +203,9 @@ def train(
         raise fail(f"--outcome-kind: must be auto, binary or continuous, got {outcome_kind!r}")
     if arms not in (2, 3):
         raise fail(f"--arms: must be 2 or 3, got {arms}")
+    _check_shape(shape)
+    if data is not None and shape != "hard":
+        raise fail("--shape: only for synthetic data; drop it with --data")
     if data is not None and (treatment is None or outcome is None):
         raise fail("--treatment/--outcome: both are required with --data")
     from services.trainer.learning import LEARNER_CODES
@@ -220,7 +238,7 @@ def train(
             )
             split = parse_split(expected_split) if expected_split else None
         else:
-            training, split = _synthetic_data(rows, seed, propensity, arms, report)
+            training, split = _synthetic_data(rows, seed, propensity, arms, shape, report)
         report("validate")
         checked = training.validate(split, settings.limits())
     except DataError as exc:
@@ -242,7 +260,10 @@ def train(
         raise fail(str(exc)) from exc
     _print_summary(result.metrics)
     if result.path is None:
-        typer.echo("error: --require-signal: " + result.metrics["verdict"]["message"] + "; nothing published", err=True)
+        typer.echo(
+            "error: --require-signal: " + result.metrics["verdict"]["message"] + "; nothing published",
+            err=True,
+        )
         raise typer.Exit(code=1)
     typer.echo(f"published {result.path} (current); timings {result.timings}")
 
@@ -256,12 +277,14 @@ def _signal_gate(required: bool) -> Any:
     return (lambda metrics: bool(metrics["verdict"]["signal"])) if required else None
 
 
-def _synthetic_data(rows: int, seed: int, propensity: float, arms: int, report: Any) -> tuple[Any, Any]:
+def _synthetic_data(
+    rows: int, seed: int, propensity: float, arms: int, shape: str, report: Any
+) -> tuple[Any, Any]:
     from services.trainer.data import from_market, market_split
     from shared.synthetic import MarketConfig, generate_market
 
-    config = MarketConfig(rows=rows, seed=seed, treatment_share=propensity, n_arms=arms)
-    report(f"generate synthetic market ({rows} users, {arms} arms, seed {seed})")
+    config = MarketConfig(rows=rows, seed=seed, treatment_share=propensity, n_arms=arms, shape=shape)
+    report(f"generate synthetic {shape} market ({rows} users, {arms} arms, seed {seed})")
     return from_market(generate_market(config)), market_split(config)
 
 
@@ -342,13 +365,24 @@ def _print_learner(report: dict[str, Any]) -> None:
     typer.echo(f"learner: {report['chosen']} ({report['reason']})")
     rows = [*report.get("candidates", []), *report.get("ensembles", [])]
     if rows:
-        typer.echo(f"  out-of-fold ({report['folds']} folds, {report['rows']} rows): Qini ± bootstrap sd, vs T-learner")
+        typer.echo(
+            f"  out-of-fold ({report['folds']} folds, {report['rows']} rows): Qini ± bootstrap sd, vs T-learner"
+        )
     for c in rows:
         if c["qini"] is None:
             typer.echo(f"  {c['learner']:>8}: failed ({c['error']})")
             continue
-        vs_t = f"{c['qini_minus_t']:+.5f} ± {c['qini_minus_t_sd']:.5f}" if c.get("qini_minus_t_sd") else "baseline"
+        vs_t = (
+            f"{c['qini_minus_t']:+.5f} ± {c['qini_minus_t_sd']:.5f}"
+            if c.get("qini_minus_t_sd")
+            else "baseline"
+        )
         typer.echo(f"  {c['learner']:>8}: {c['qini']:.5f} ± {c['qini_sd']:.5f}   {vs_t}")
+
+
+def _maybe(value: float | None) -> str:
+    """Undefined ratios (a null market's zero oracle) print as n/a instead of failing the run."""
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _print_summary(metrics: dict[str, Any]) -> None:
@@ -356,8 +390,8 @@ def _print_summary(metrics: dict[str, Any]) -> None:
     for arm, res in metrics["arms"].items():
         parts = [f"arm {arm}: qini={res['qini']:.5f}"]
         if "qini_oracle" in res:
-            parts.append(f"oracle={res['qini_oracle']:.5f} ratio={res['qini_vs_oracle']:.3f}")
-            parts.append(f"pearson={res['pearson_cate_truth']:.3f}")
+            parts.append(f"oracle={res['qini_oracle']:.5f} ratio={_maybe(res['qini_vs_oracle'])}")
+            parts.append(f"pearson={_maybe(res['pearson_cate_truth'])}")
         parts.append(f"placebo={res['qini_placebo']:.5f}")
         q = res["compare"]["chosen"]["qini"]
         parts.append(f"90% interval [{q['low']:.5f}, {q['high']:.5f}]")
@@ -371,7 +405,8 @@ def _print_summary(metrics: dict[str, Any]) -> None:
     if "vs_truth" in seg:
         vs = seg["vs_truth"]
         typer.echo(
-            f"sleeping-dog recall={vs['recall']['Sleeping Dog']:.3f} persuadable precision={vs['precision']['Persuadable']:.3f}"
+            f"sleeping-dog recall={_maybe(vs['recall']['Sleeping Dog'])} "
+            f"persuadable precision={_maybe(vs['precision']['Persuadable'])}"
         )
     if "ranker" in metrics:
         r = metrics["ranker"]

@@ -83,13 +83,22 @@ class TrainingData:
 
 
 def from_market(market: syn.Market) -> TrainingData:
-    excluded = {syn.ID_COLUMN, syn.TREATMENT_COLUMN, syn.OUTCOME_COLUMN, syn.REVENUE_COLUMN}
+    """The model learns the shape's outcome (``spend`` for the continuous shape); the other outcome
+    columns are post-treatment and never features."""
+    excluded = {
+        syn.ID_COLUMN,
+        syn.TREATMENT_COLUMN,
+        syn.OUTCOME_COLUMN,
+        syn.REVENUE_COLUMN,
+        syn.SPEND_COLUMN,
+    }
     features = [c for c in market.users.columns if c not in excluded and not syn.is_truth_column(c)]
     return TrainingData(
         frame=market.users,
         features=features,
         treatment=syn.TREATMENT_COLUMN,
-        outcome=syn.OUTCOME_COLUMN,
+        outcome=market.outcome,
+        outcome_kind="continuous" if market.outcome == syn.SPEND_COLUMN else "auto",
         control=0,
         source="synthetic",
         seed=market.config.seed,

@@ -44,7 +44,9 @@ def evaluate_arm(
     if truth is not None:
         out["qini_oracle"] = qini_auc(y, treated, truth)
         out["qini_vs_oracle"] = out["qini"] / out["qini_oracle"] if out["qini_oracle"] > 0 else None
-        out["pearson_cate_truth"] = float(np.corrcoef(effect, truth)[0, 1])
+        # Undefined (None, not NaN) when either side is constant, as in the null market's zero truth.
+        constant = np.ptp(effect) == 0 or np.ptp(truth) == 0
+        out["pearson_cate_truth"] = None if constant else float(np.corrcoef(effect, truth)[0, 1])
         out["ate_true"] = float(truth.mean())
         xo, qo = qini_curve(y, treated, truth)
         curves["oracle"] = _downsample_curve(xo, qo)

@@ -21,7 +21,9 @@ def write_uplift(
     """
     boosters = [*served.baseline.boosters_, *served.effect_boosters]
     n_arms = len(served.baseline.boosters_)
-    names = [f"outcome_arm{i}" for i in range(n_arms)] + [f"effect_{j}" for j in range(len(served.effect_boosters))]
+    names = [f"outcome_arm{i}" for i in range(n_arms)] + [
+        f"effect_{j}" for j in range(len(served.effect_boosters))
+    ]
     exported = []
     for booster, name in zip(boosters, names, strict=True):
         booster.save_model(stage / f"{name}.ubj")

@@ -126,4 +126,6 @@ def learn(
             X[rows], t[rows], y[rows], mu, arms, n_members=settings.effect_members, seed=seed + 13,
             n_estimators=settings.max_trees, n_jobs=settings.n_jobs,
         )  # fmt: skip
-    return Learned(served=served, placebo=placebo, selection=selection, members=members, forced=len(candidates) == 1)
+    return Learned(
+        served=served, placebo=placebo, selection=selection, members=members, forced=len(candidates) == 1
+    )

@@ -156,7 +156,11 @@ def train(
         def write(stage: Path) -> Manifest:
             params = {**DEFAULT_PARAMS, "n_estimators": settings.max_trees, "random_state": data.seed}
             uplift_spec = write_uplift(
-                stage, served, learned.members, schema.n_encoded, params | {"control": _arm_label(data.control)}
+                stage,
+                served,
+                learned.members,
+                schema.n_encoded,
+                params | {"control": _arm_label(data.control)},
             )
             ranker_spec = ranking.write(ranker_result, stage) if ranker_result else None
             reference = parity_reference(
@@ -241,15 +245,25 @@ def _evaluate(
             "response_model": mu[rows, k + 1],
             "placebo": placebo_2d[rows, k],
         }
-        res["compare"] = compare_models(yt[rows], treated, scores, settings.bootstrap_resamples, data.seed + 17)
+        res["compare"] = compare_models(
+            yt[rows], treated, scores, settings.bootstrap_resamples, data.seed + 17
+        )
         res["verdict"] = verdicts[_arm_label(arm)] = arm_verdict(res["compare"])
-        res["effect_interval"] = {"level": INTERVAL_LEVEL, "mean_width": float(np.mean(high[rows, k] - low[rows, k]))}
+        res["effect_interval"] = {
+            "level": INTERVAL_LEVEL,
+            "mean_width": float(np.mean(high[rows, k] - low[rows, k])),
+        }
         if truth is not None:
             covered = (truth >= low[rows, k]) & (truth <= high[rows, k])
             res["effect_interval"]["coverage_of_truth"] = float(covered.mean())
         arms[_arm_label(arm)] = res
     seg = evaluate_segments(effects, lower, upper, truth_all)
-    return {"arms": arms, "segments": seg, "outcome_kind": model.outcome_kind_, "verdict": overall_verdict(verdicts)}
+    return {
+        "arms": arms,
+        "segments": seg,
+        "outcome_kind": model.outcome_kind_,
+        "verdict": overall_verdict(verdicts),
+    }
 
 
 def _learner_report(learned: Learned, settings: TrainerSettings) -> dict[str, Any]:
@@ -306,7 +320,9 @@ def _bandit_priors(
 def _learner_summary(report: dict[str, Any]) -> dict[str, Any]:
     """The choice and each candidate's out-of-fold score, without the per-arm detail of evaluation.json."""
     keep = ("learner", "qini", "qini_sd", "qini_minus_t", "qini_minus_t_sd", "dr_risk", "error")
-    table = [{k: c.get(k) for k in keep} for c in [*report.get("candidates", []), *report.get("ensembles", [])]]
+    table = [
+        {k: c.get(k) for k in keep} for c in [*report.get("candidates", []), *report.get("ensembles", [])]
+    ]
     head = ("chosen", "requested", "reason", "criterion", "folds", "rows", "seed", "effect_samples")
     return {k: report[k] for k in head if k in report} | {"candidates": table}
 

@@ -53,4 +53,9 @@ def overall_verdict(per_arm: dict[str, dict[str, Any]]) -> dict[str, Any]:
     else:
         details = "; ".join(f"arm {a}: {', '.join(per_arm[a]['notes'])}" for a in weak)
         message = f"NO RELIABLE SIGNAL on held-out data for arm(s) {', '.join(weak)} ({details})"
-    return {"signal": not weak, "weak_arms": weak, "message": message, "rule": __doc__.split("\n\n")[1].strip()}
+    return {
+        "signal": not weak,
+        "weak_arms": weak,
+        "message": message,
+        "rule": __doc__.split("\n\n")[1].strip(),
+    }

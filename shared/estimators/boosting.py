@@ -94,7 +94,9 @@ def fit_booster(
         if use_es and early_stopping_rounds is not None
         else None
     )
-    booster = xgb.train(p, dtrain, num_boost_round=n_estimators, evals=evals, callbacks=callbacks, verbose_eval=False)
+    booster = xgb.train(
+        p, dtrain, num_boost_round=n_estimators, evals=evals, callbacks=callbacks, verbose_eval=False
+    )
     if use_es:
         booster = booster[: booster.best_iteration + 1]
     return booster

@@ -76,7 +76,12 @@ class Selection:
 
 
 def cross_fit_outcomes(
-    X: np.ndarray, treatment: np.ndarray, y: np.ndarray, make_t: Callable[[], MetaLearner], n_folds: int, seed: int
+    X: np.ndarray,
+    treatment: np.ndarray,
+    y: np.ndarray,
+    make_t: Callable[[], MetaLearner],
+    n_folds: int,
+    seed: int,
 ) -> np.ndarray:
     """Out-of-fold expected outcome under every arm (n, arms), from T-learners fitted on the other folds."""
     folds = fold_ids(treatment, n_folds, np.random.default_rng(seed))
@@ -146,7 +151,9 @@ class _Scorer:
         return total / (len(self.arms) - 1), per_arm
 
 
-def _score(scorer: _Scorer, name: str, effects: np.ndarray, seconds: float) -> tuple[CandidateScore, np.ndarray]:
+def _score(
+    scorer: _Scorer, name: str, effects: np.ndarray, seconds: float
+) -> tuple[CandidateScore, np.ndarray]:
     q, per_arm = scorer.scores(effects)
     return (
         CandidateScore(
@@ -166,7 +173,9 @@ def _dr_risk(y: np.ndarray, t: np.ndarray, arms: list[Any], mu: np.ndarray, effe
     for k, arm in enumerate(arms[1:]):
         rows = (t == arm) | (t == arms[0])
         treated = (t[rows] == arm).astype(np.float64)
-        phi = dr_pseudo_outcomes(y[rows], treated, mu[rows, 0], mu[rows, k + 1], np.full(len(treated), treated.mean()))
+        phi = dr_pseudo_outcomes(
+            y[rows], treated, mu[rows, 0], mu[rows, k + 1], np.full(len(treated), treated.mean())
+        )
         risks.append(float(np.mean((phi - effects[rows, k]) ** 2)))
     return float(np.mean(risks))
 
@@ -195,7 +204,9 @@ def select_learner(
     check_folds(ts, n_folds)
     folds = fold_ids(ts, n_folds, rng)
     arms = [control] + sorted((a for a in np.unique(ts).tolist() if a != control), key=str)
-    scorer = _Scorer(ys, ts, arms, np.vstack([np.ones((1, len(ys))), paired_weights(len(ys), n_boot, seed + 1)]))
+    scorer = _Scorer(
+        ys, ts, arms, np.vstack([np.ones((1, len(ys))), paired_weights(len(ys), n_boot, seed + 1)])
+    )
     n_effects = len(arms) - 1
     oof: dict[str, np.ndarray] = {}
     mu_t: np.ndarray | None = None
@@ -224,7 +235,9 @@ def select_learner(
             mu_t = mu
     ok = [s for s in scores if s.qini is not None]
     if not ok:
-        raise SelectionError("--learner: every candidate failed: " + "; ".join(f"{s.learner}: {s.error}" for s in scores))
+        raise SelectionError(
+            "--learner: every candidate failed: " + "; ".join(f"{s.learner}: {s.error}" for s in scores)
+        )
     ranked = sorted(ok, key=lambda s: s.qini or 0.0, reverse=True)
     ensembles = []
     for size in ENSEMBLE_SIZES:

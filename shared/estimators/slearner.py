@@ -63,7 +63,9 @@ class SLearner(EffectLearner):
             target = mu[:, k] - mu[:, 0]
             # The target is noise-free, so validation error keeps falling by ever smaller steps: stop
             # once a round gains less than DISTILL_TOLERANCE of the target's spread.
-            booster = self._booster(X, target, "regression", rng, min_delta=DISTILL_TOLERANCE * float(target.std()))
+            booster = self._booster(
+                X, target, "regression", rng, min_delta=DISTILL_TOLERANCE * float(target.std())
+            )
             effect = EffectFunction(boosters=(booster,), weights=(1.0,))
             self.distillation_rmse_.append(float(np.sqrt(np.mean((effect.predict(X) - target) ** 2))))
             effects.append(effect)

@@ -49,7 +49,9 @@ def fit_members(
     for k, arm in enumerate(arms[1:], start=1):
         rows = np.flatnonzero((treatment == arm) | (treatment == arms[0]))
         treated = (treatment[rows] == arm).astype(np.float64)
-        phi = dr_pseudo_outcomes(y[rows], treated, mu[rows, 0], mu[rows, k], np.full(len(rows), treated.mean()))
+        phi = dr_pseudo_outcomes(
+            y[rows], treated, mu[rows, 0], mu[rows, k], np.full(len(rows), treated.mean())
+        )
         members = []
         for _ in range(n_members):
             half = rng.random(len(rows)) < 0.5

@@ -34,7 +34,8 @@ async def predict(request: Request) -> Response:
 def _job(body: PredictRequest, model: LoadedModel, X: np.ndarray) -> PredictJob:
     if body.interval is not None and not model.bundle.has_effect_samples:
         raise HTTPException(
-            409, detail=[{"field": "interval", "rule": "this model version has no effect samples; retrain it"}]
+            409,
+            detail=[{"field": "interval", "rule": "this model version has no effect samples; retrain it"}],
         )
     return PredictJob(body, model, X)
 

@@ -40,5 +40,8 @@ def test_history_of_an_outcome_is_not_flagged_by_name() -> None:
             "purchased": rng.integers(0, 2, 3000),
         }
     )
-    flagged = [w.column for w in find_leaks(frame, ["days_since_purchase", "avg_order_value", "purchased"], "y", "binary")]
+    flagged = [
+        w.column
+        for w in find_leaks(frame, ["days_since_purchase", "avg_order_value", "purchased"], "y", "binary")
+    ]
     assert flagged == ["purchased"]

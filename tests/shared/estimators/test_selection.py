@@ -48,7 +48,9 @@ def _make(code: str) -> MetaLearner:
 
 def test_picks_the_clearly_right_learner_and_never_the_noise() -> None:
     X, t, y, _ = _data()
-    sel = select_learner(X, t, y, control=0, candidates=["t", "noise", "oracle"], make=_make, n_boot=50, seed=1)
+    sel = select_learner(
+        X, t, y, control=0, candidates=["t", "noise", "oracle"], make=_make, n_boot=50, seed=1
+    )
     assert "oracle" in sel.chosen and "noise" not in sel.chosen
     scores = {c.learner: c for c in sel.candidates}
     assert scores["oracle"].qini > scores["t"].qini > scores["noise"].qini
