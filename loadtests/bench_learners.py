@@ -37,7 +37,7 @@ N_BOOT = 200
 
 def _market(shape: str, arms: int = 2) -> Any:
     def load(rows: int, seed: int) -> TrainingData:
-        config = MarketConfig(rows=rows, seed=seed, n_arms=arms, shape=shape)  # type: ignore[call-arg]
+        config = MarketConfig(rows=rows, seed=seed, n_arms=arms, shape=shape)
         return from_market(generate_market(config))
 
     return load
@@ -83,7 +83,7 @@ def run(name: str, rows: int, seed: int, settings: TrainerSettings) -> dict[str,
     test = split_mask(len(frame), settings.test_fraction, data.seed)
     kind = outcome_kind_of(y, data.outcome_kind)
     make = learner_factory(settings, data.control, kind, data.seed, data.propensity)
-    arms = [data.control] + sorted((a for a in np.unique(t).tolist() if a != data.control), key=str)
+    arms = [data.control, *sorted((a for a in np.unique(t).tolist() if a != data.control), key=str)]
     w = np.vstack([np.ones((1, int(test.sum()))), paired_weights(int(test.sum()), N_BOOT, seed + 99)])
     Xtr, ttr, ytr, Xte = X[~test], t[~test], y[~test], X[test]
     out: dict[str, Any] = {

@@ -6,6 +6,7 @@ The held-out split never reaches this module; ``pipeline`` evaluates what it ret
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,7 +92,7 @@ def learn(
     settings: TrainerSettings,
     seed: int,
     propensity: dict[Any, float] | None,
-    step: Callable[[str], Any],
+    step: Callable[[str], AbstractContextManager[None]],
     report: Step,
 ) -> Learned:
     """Choose (or take the forced learner), fit on all training rows, refit on shuffled arms, fit members."""
@@ -100,7 +101,7 @@ def learn(
     make = learner_factory(settings, control, outcome_kind, seed, propensity)
     selection = None
     if len(candidates) > 1:
-        with step("select learner"):  # type: ignore[attr-defined]
+        with step("select learner"):
             selection = select_learner(
                 X, t, y, control=control, candidates=candidates, make=make, n_folds=settings.folds,
                 max_rows=settings.selection_rows, n_boot=settings.bootstrap_resamples, seed=seed + 11,
@@ -109,13 +110,13 @@ def learn(
         codes = selection.chosen
     else:
         codes = candidates
-    with step(f"fit {'+'.join(codes)} on the training split"):  # type: ignore[attr-defined]
+    with step(f"fit {'+'.join(codes)} on the training split"):
         served = _fit_form(make, codes, X, t, y)
-    with step("placebo fit"):  # type: ignore[attr-defined]
+    with step("placebo fit"):
         # The same procedure on shuffled arms: whatever "effect" it finds is noise at this sample size.
         shuffled = np.random.default_rng(seed + 2).permutation(t)
         placebo = _fit_form(make, codes, X, shuffled, y)
-    with step("effect samples"):  # type: ignore[attr-defined]
+    with step("effect samples"):
         if selection is not None and selection.oof_outcomes is not None and selection.oof_rows is not None:
             rows, mu = selection.oof_rows, selection.oof_outcomes
         else:

@@ -203,7 +203,7 @@ def select_learner(
     Xs, ts, ys = X[rows], treatment[rows], y[rows]
     check_folds(ts, n_folds)
     folds = fold_ids(ts, n_folds, rng)
-    arms = [control] + sorted((a for a in np.unique(ts).tolist() if a != control), key=str)
+    arms = [control, *sorted((a for a in np.unique(ts).tolist() if a != control), key=str)]
     scorer = _Scorer(
         ys, ts, arms, np.vstack([np.ones((1, len(ys))), paired_weights(len(ys), n_boot, seed + 1)])
     )

@@ -96,7 +96,7 @@ class ServedModel:
                 # The T-learner member is the baseline itself: its effect is read from the outcome models.
                 outcome_weight += share
                 continue
-            for k, fn in enumerate(member.effect_functions_):  # type: ignore[attr-defined]
+            for k, fn in enumerate(member.effect_functions_):
                 offsets[k] += share * fn.offset
                 for booster, weight in zip(fn.boosters, fn.weights, strict=True):
                     terms[k].append((len(boosters), share * weight))

@@ -11,7 +11,6 @@ from shared.estimators.base import _as_matrix
 from shared.estimators.direct import EffectLearner
 from shared.estimators.effect import EffectFunction
 
-
 DISTILL_TOLERANCE = 1e-2
 
 
