@@ -8,6 +8,7 @@ The constructor stores arguments, ``fit`` learns, ``predict`` answers. Every upl
 from shared.estimators.base import MetaLearner, OutcomeKind
 from shared.estimators.boosting import DEFAULT_PARAMS, fit_booster
 from shared.estimators.classtransform import ClassTransformation
+from shared.estimators.direct import EffectLearner
 from shared.estimators.drlearner import DRLearner, dr_pseudo_outcomes
 from shared.estimators.effect import EffectFunction
 from shared.estimators.ranker import ItemRanker
@@ -23,6 +24,7 @@ __all__ = [
     "ClassTransformation",
     "DRLearner",
     "EffectFunction",
+    "EffectLearner",
     "ItemRanker",
     "MetaLearner",
     "OutcomeKind",
