@@ -12,6 +12,9 @@ import redis
 
 # Keep XGBoost / OpenMP from oversubscribing the CI machine while several processes run.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Models trained by CLI tests fit the T-learner alone unless a test asks for the selection: six learners
+# cross-fitted three times would multiply the suite's time without testing anything new there.
+os.environ.setdefault("UPLIFT_LEARNER", "t")
 
 TEST_SEED = 20261123
 REDIS_URL = os.environ.get("UPLIFT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -32,7 +35,8 @@ def trained_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("models")
     market = generate_market(MarketConfig(rows=40_000, seed=TEST_SEED, impression_users=5_000))
-    train(from_market(market), out, TrainerSettings(n_jobs=2, holdout_sample_rows=2_000))
+    # The DR-learner: the API tests then serve the direct-effect form (outcome + effect boosters).
+    train(from_market(market), out, TrainerSettings(n_jobs=2, holdout_sample_rows=2_000, learner="dr"))
     return out
 
 

@@ -174,13 +174,13 @@ def train(
     ] = None,
     n_jobs: Annotated[int | None, typer.Option(help="XGBoost threads (0 = all cores).")] = None,
     learner: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="auto (cross-fitted choice among every learner that fits the data, or an average of the best) "
             "or one of t (T-learner), s (S-learner), x (X-learner), dr (DR-learner), r (R-learner), "
-            "ct (class transformation: binary outcome, two arms)."
+            "ct (class transformation: binary outcome, two arms). Default: UPLIFT_LEARNER, else auto."
         ),
-    ] = "auto",
+    ] = None,
     folds: Annotated[int, typer.Option(help="Cross-fitting folds of the learner selection (2-10).")] = 3,
     require_signal: Annotated[
         bool,
@@ -210,7 +210,7 @@ def train(
         raise fail("--treatment/--outcome: both are required with --data")
     from services.trainer.learning import LEARNER_CODES
 
-    if learner != "auto" and learner not in LEARNER_CODES:
+    if learner is not None and learner != "auto" and learner not in LEARNER_CODES:
         raise fail(f"--learner: must be auto or one of {', '.join(LEARNER_CODES)}, got {learner!r}")
     if not 2 <= folds <= 10:
         raise fail(f"--folds: must be between 2 and 10, got {folds}")
@@ -219,7 +219,7 @@ def train(
     from shared.artifacts import ArtifactError
     from shared.estimators.selection import SelectionError
 
-    settings = _settings(n_jobs).model_copy(update={"learner": learner, "folds": folds})
+    settings = _settings(n_jobs).model_copy(update={"folds": folds} | ({"learner": learner} if learner else {}))
     report = _progress()
     try:
         if data is not None:
@@ -248,7 +248,6 @@ def train(
     if fail_on_srm and checked.srm.mismatch:
         raise fail(f"{training.treatment}: {checked.srm.message()}")
     thresholds = (lower, upper) if lower is not None and upper is not None else None
-    typer.echo(f"SRM check: {checked.srm.summary()}", err=True)
     try:
         result = run(
             training, out, settings, thresholds=thresholds, progress=report, warn=_warn,
@@ -258,6 +257,7 @@ def train(
         raise fail(str(exc)) from exc
     except (ArtifactError, ValueError) as exc:
         raise fail(str(exc)) from exc
+    typer.echo(f"SRM check: {checked.srm.summary()}")
     _print_summary(result.metrics)
     if result.path is None:
         typer.echo(

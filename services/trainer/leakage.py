@@ -62,7 +62,7 @@ def _name_leak(name: str, outcome: str) -> str | None:
 
 def _groups(values: pd.Series) -> pd.Series:
     """Category or value per row; numeric columns with many values fall into 20 quantile bins plus 'zero'."""
-    if values.dtype == object or isinstance(values.dtype, pd.CategoricalDtype) or values.nunique() <= 20:
+    if not pd.api.types.is_numeric_dtype(values) or values.nunique() <= 20:
         return values.astype(str)
     bins = pd.qcut(values, 20, labels=False, duplicates="drop").astype("float64")
     return bins.where(values != 0, -1.0).astype(str)
@@ -85,7 +85,7 @@ def _binary_leak(values: pd.Series, y: np.ndarray) -> str | None:
 
 
 def _continuous_leak(values: pd.Series, y: np.ndarray) -> str | None:
-    if values.dtype == object or isinstance(values.dtype, pd.CategoricalDtype):
+    if not pd.api.types.is_numeric_dtype(values):
         return None
     rho = pd.Series(values.to_numpy(dtype=np.float64)).corr(pd.Series(y), method="spearman")
     if np.isfinite(rho) and abs(rho) >= RANK_CORRELATION:

@@ -268,11 +268,13 @@ def _evaluate(
 
 def _learner_report(learned: Learned, settings: TrainerSettings) -> dict[str, Any]:
     """What was chosen and why: every candidate's out-of-fold score (the manifest and GET /model show it)."""
-    out: dict[str, Any] = {"chosen": learned.served.name, "requested": settings.learner}
+    out: dict[str, Any] = {"requested": settings.learner}
     if learned.selection is None:
         out["reason"] = f"forced with --learner {settings.learner}; no selection was run"
     else:
         out |= learned.selection.to_dict()
+    out["chosen"] = learned.served.name
+    out["members"] = learned.served.codes
     out["effect_samples"] = {
         "members": settings.effect_members,
         "method": "half-sample ensemble of DR-learner final stages, spread scaled by 1/sqrt(2), "

@@ -27,7 +27,11 @@ ARMS = ["0", "1", "2"]
 def three_arm_models(tmp_path_factory: pytest.TempPathFactory, test_seed: int) -> Path:
     out = tmp_path_factory.mktemp("models3")
     market = generate_market(MarketConfig(rows=30_000, seed=test_seed, n_arms=3, impression_users=3_000))
-    train(from_market(market), out, TrainerSettings(n_jobs=2, max_trees=80, holdout_sample_rows=500))
+    train(
+        from_market(market),
+        out,
+        TrainerSettings(n_jobs=2, max_trees=80, holdout_sample_rows=500, learner="x"),
+    )
     return out
 
 
@@ -107,7 +111,7 @@ def test_optimize_picks_among_three_arms_and_learns_from_feedback(client3, three
 
 @pytest.fixture(scope="module")
 def spend_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_hillstrom(tmp_path_factory.mktemp("spend"), "spend")
+    return train_hillstrom(tmp_path_factory.mktemp("spend"), "spend", "t")
 
 
 def test_continuous_outcome_model_serves_dollar_effects(spend_models, tmp_path):

@@ -10,7 +10,7 @@ from services.trainer.settings import TrainerSettings
 from shared.datasets import HILLSTROM_CONTROL, HILLSTROM_OUTCOMES, HILLSTROM_PATH, HILLSTROM_TREATMENT
 
 
-def train_hillstrom(out: Path, outcome: str) -> Path:
+def train_hillstrom(out: Path, outcome: str, learner: str) -> Path:
     spec = FileSpec(
         path=HILLSTROM_PATH,
         treatment=HILLSTROM_TREATMENT,
@@ -20,7 +20,7 @@ def train_hillstrom(out: Path, outcome: str) -> Path:
         seed=7,
     )
     data = from_file(spec)
-    settings = TrainerSettings(n_jobs=2, max_trees=80, holdout_sample_rows=500)
+    settings = TrainerSettings(n_jobs=2, max_trees=80, holdout_sample_rows=500, learner=learner)
     data.validate(limits=settings.limits())
     train(data, out, settings)
     return out
@@ -28,9 +28,9 @@ def train_hillstrom(out: Path, outcome: str) -> Path:
 
 @pytest.fixture(scope="session")
 def hillstrom_visit(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_hillstrom(tmp_path_factory.mktemp("hillstrom_visit"), "visit")
+    return train_hillstrom(tmp_path_factory.mktemp("hillstrom_visit"), "visit", "auto")
 
 
 @pytest.fixture(scope="session")
 def hillstrom_spend(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_hillstrom(tmp_path_factory.mktemp("hillstrom_spend"), "spend")
+    return train_hillstrom(tmp_path_factory.mktemp("hillstrom_spend"), "spend", "dr")

@@ -10,6 +10,7 @@ import xgboost as xgb
 from shared.artifacts import resolve_current
 from shared.bundle import ModelBundle
 from shared.datasets import HILLSTROM_CONTROL, HILLSTROM_PATH
+from shared.estimators.served import combine
 
 ARMS = [HILLSTROM_CONTROL, "Mens E-Mail", "Womens E-Mail"]
 
@@ -84,7 +85,7 @@ def test_failed_write_leaves_nothing_in_models(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "qini_plot", broken_plot)
     out = tmp_path / "models"
     with pytest.raises(OSError, match="disk full"):
-        train_hillstrom(out, "visit")
+        train_hillstrom(out, "visit", "t")
     assert list(out.iterdir()) == []
 
 
@@ -94,6 +95,10 @@ def test_onnx_copies_of_regression_boosters_match(hillstrom_spend):
     from shared.bundle import probe_matrix
 
     X = probe_matrix(bundle.schema, n=64, seed=2)
-    ref = np.column_stack([b.inplace_predict(X) for b in bundle.boosters])
+    raw = np.column_stack([b.inplace_predict(X) for b in bundle.boosters])
+    # The DR-learner's effect booster is served beside the outcome models and combined the same way.
+    assert bundle.manifest.uplift_model.kind == "effect" and raw.shape[1] > len(bundle.arms)
+    n = len(bundle.arms)
+    ref = combine(raw[:, :n], raw[:, n:], bundle.effect_form)
     np.testing.assert_allclose(bundle.predict_outcomes(X), ref, atol=1e-4)
     assert isinstance(bundle.boosters[0], xgb.Booster)
