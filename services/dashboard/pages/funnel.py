@@ -39,9 +39,12 @@ def _typed_counts() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         num_rows="dynamic",
         key="fun_daily",
     )
+    rows = table.dropna()
     daily = [
-        {"day": str(r.day), "variant": str(r.variant), "users": int(r.users), "total": float(r.total)}
-        for r in table.dropna().itertuples()
+        {"day": str(d), "variant": str(v), "users": int(u), "total": float(t)}
+        for d, v, u, t in zip(
+            rows["day"], rows["variant"], rows["users"].to_numpy(), rows["total"].to_numpy(), strict=True
+        )
     ]
     return funnel, daily
 
