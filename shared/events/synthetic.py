@@ -31,6 +31,7 @@ START_MS = 1_704_067_200_000  # 2024-01-01T00:00Z: history starts here
 HISTORY_DAYS = 45  # browsing before the experiment starts
 EXPOSURE_DAYS = 14  # first exposures spread over these days
 WINDOW_DAYS = 14  # outcome window the truth refers to (prepare's default)
+TIMELINE_DAYS = HISTORY_DAYS + EXPOSURE_DAYS + WINDOW_DAYS + 2  # background browsing spans all of it
 # Share of each event type in background browsing: ordinary users vs hesitant carters.
 MIX_ORDINARY = (0.70, 0.22, 0.05, 0.03)
 MIX_HESITANT = (0.62, 0.20, 0.16, 0.02)
@@ -118,7 +119,7 @@ def generate_clickstream(config: ClickstreamConfig) -> Clickstream:
     exposed_user = rng.random(n) >= config.unexposed_share
     treated = rng.random(n) < config.treatment_share
     exposed_at = START_MS + HISTORY_DAYS * DAY_MS + rng.integers(0, EXPOSURE_DAYS * DAY_MS, size=n)
-    span_ms = (HISTORY_DAYS + EXPOSURE_DAYS + WINDOW_DAYS + 2) * DAY_MS
+    span_ms = TIMELINE_DAYS * DAY_MS
     background = _background(rng, rate, hesitant, span_ms, config.n_items)
     p_checkout = config.base_checkout + config.lift * (hesitant & treated)
     buys = exposed_user & (rng.random(n) < p_checkout)
