@@ -85,8 +85,13 @@ def to_epoch_ms(values: pa.Array | pa.ChunkedArray, file: str, column: str) -> n
         if not np.all(np.isfinite(arr) & (arr == np.round(arr))):
             raise EventsError(file, column, "numeric timestamps must be whole epoch milliseconds")
         return arr.astype(np.int64)
-    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
-        return np.asarray(values.cast(pa.timestamp("ms", tz=getattr(kind, "tz", None))).cast(pa.int64()))
+    if pa.types.is_date(kind):
+        values, kind = values.cast(pa.timestamp("ms")), pa.timestamp("ms")
+    if pa.types.is_timestamp(kind):
+        # Raw int64 in the column's own unit, floored to milliseconds (a cast would refuse sub-ms values).
+        raw = np.asarray(values.cast(pa.int64()))
+        per_ms = {"s": None, "ms": 1, "us": 1_000, "ns": 1_000_000}[kind.unit]
+        return raw * 1_000 if per_ms is None else raw // per_ms
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         if pc.all(pc.match_substring_regex(values, r"^\s*-?\d+\s*$")).as_py():
             return np.asarray(pc.cast(pc.utf8_trim_whitespace(values), pa.int64()))
@@ -163,6 +168,12 @@ class EventSource:
     def user_type(self) -> pa.DataType:
         return _schema(self.path).field(self.layout.columns[USER]).type
 
+    def _timestamp_type(self, column: str) -> dict[str, pa.DataType]:
+        """CSV types are inferred from the first block: a column inferred as whole-second timestamps
+        would refuse a later ``.123`` value, so timestamps are read in nanoseconds (same zone rule)."""
+        kind = _schema(self.path).field(column).type
+        return {column: pa.timestamp("ns", tz=kind.tz)} if pa.types.is_timestamp(kind) else {}
+
     def batches(self, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """Record batches with canonical column names (timestamp, user_id, event, item_id[, revenue])."""
         cols = self.source_columns()
@@ -173,7 +184,7 @@ class EventSource:
                 parquet = pq.ParquetFile(self.path, pre_buffer=False, buffer_size=1 << 20)
                 source: Iterator[pa.RecordBatch] = parquet.iter_batches(batch_size=batch_rows, columns=names)
             else:
-                types = {cols[EVENT]: pa.string()}
+                types = {cols[EVENT]: pa.string(), **self._timestamp_type(cols[TIMESTAMP])}
                 if "revenue" in cols:
                     types[cols["revenue"]] = pa.float64()
                 source = pcsv.open_csv(

@@ -139,3 +139,28 @@ def test_shorter_window_and_session_gap(tmp_path):
     assert row["sessions_30d"] == 6
     assert row["mean_session_minutes_30d"] == pytest.approx(5 / 6)
     assert row["attributed_clicks"] == 0  # the view of d came 5 minutes before: beyond 3 minutes
+
+
+def test_csv_blocks_with_whole_seconds_first_and_milliseconds_later(tmp_path, monkeypatch):
+    from shared.events import readers
+
+    monkeypatch.setattr(readers, "_CSV_BLOCK_BYTES", 256)  # many blocks: types come from the first one
+    _files(tmp_path)
+    events = pd.read_csv(tmp_path / "events.csv").sort_values("timestamp")  # the .001 value comes last
+    events.to_csv(tmp_path / "events.csv", index=False)
+    out = tmp_path / "table.parquet"
+    prepare(tmp_path / "events.csv", tmp_path / "exposures.csv", out)
+    _check(pd.read_parquet(out))
+
+
+def test_timestamp_units_floor_to_milliseconds():
+    import pyarrow as pa
+
+    from shared.events.readers import to_epoch_ms
+
+    ns = pa.array([1_500_000_999_999, -1], pa.timestamp("ns", tz="UTC"))
+    assert list(to_epoch_ms(ns, "f", "t")) == [1_500_000, -1]
+    assert list(to_epoch_ms(pa.array([2], pa.timestamp("s")), "f", "t")) == [2_000]
+    assert list(to_epoch_ms(pa.array([1.0e12]), "f", "t")) == [10**12]
+    with pytest.raises(ValueError, match="whole epoch milliseconds"):
+        to_epoch_ms(pa.array([1.5]), "f", "t")
