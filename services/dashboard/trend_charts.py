@@ -32,7 +32,7 @@ def funnel_chart(funnel: dict[str, Any]) -> alt.LayerChart:
     steps = funnel["steps"]
     last = frame[frame["step"] == steps[-1]]
     summary = ", ".join(f"{v} {r:.1%}" for v, r in zip(last["variant"], last["rate"], strict=True))
-    x = alt.X("step:N", sort=steps, title=None)
+    x = alt.X("step:N", sort=steps, title=None, axis=alt.Axis(labelAngle=0))
     offset = alt.XOffset("variant:N")
     bars = (
         alt.Chart(frame)
@@ -66,10 +66,12 @@ def daily_chart(daily: dict[str, Any]) -> alt.LayerChart:
         if p["mean"] is not None
     )
     color = alt.Color("variant:N", legend=alt.Legend(orient="bottom", title=None))
-    base = alt.Chart(frame).encode(x=alt.X("day:O", title="exposure day"), color=color)
-    band = base.mark_area(opacity=0.2).encode(y="low:Q", y2="high:Q")
+    base = alt.Chart(frame).encode(
+        x=alt.X("day:O", title="exposure day", axis=alt.Axis(labelAngle=0)), color=color
+    )
+    band = base.mark_area(opacity=0.2).encode(y=alt.Y("low:Q", scale=alt.Scale(zero=False)), y2="high:Q")
     line = base.mark_line(point=True).encode(
-        y=alt.Y("mean:Q", title=daily["metric"]),
+        y=alt.Y("mean:Q", title=daily["metric"], scale=alt.Scale(zero=False)),
         tooltip=["day:O", "variant:N", "users:Q", alt.Tooltip("mean:Q", format=".4g")],
     )
     days = frame["day"].nunique()
