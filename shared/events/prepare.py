@@ -92,7 +92,7 @@ class PrepareSummary:
     events_read: int = 0
     events_kept: int = 0
     users: int = 0
-    users_without_events: int = 0
+    users_without_events: int = 0  # no event in [exposed_at - lookback, exposed_at + window]
     buckets: int = 0
     seconds: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
@@ -153,12 +153,16 @@ def _revenue(batch: pa.RecordBatch, keep: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.asarray(values), nan=0.0)
 
 
-def _fill(paths: list[Path], n_users: int, opts: PrepareOptions, progress: Progress) -> dict[str, np.ndarray]:
-    """Pass 2: per-user columns for every exposed user (users without events keep the defaults)."""
+def _fill(
+    paths: list[Path], n_users: int, opts: PrepareOptions, progress: Progress
+) -> tuple[dict[str, np.ndarray], int]:
+    """Pass 2: per-user columns for every exposed user (users without events keep the defaults),
+    and how many users had at least one event in the windows."""
     names = feature_names(opts.lookback_days) + outcome_names()
     cols = {n: np.zeros(n_users) for n in names}
     cols["days_since_last_event"][:] = opts.lookback_days
     w = opts.windows()
+    seen = 0
     for k, path in enumerate(paths):
         rec = np.fromfile(path, dtype=RECORD)
         path.unlink()
@@ -170,8 +174,9 @@ def _fill(paths: list[Path], n_users: int, opts: PrepareOptions, progress: Progr
         del rec
         for name, values in block.columns.items():
             cols[name][block.users] = values
+        seen += len(block.users)  # buckets partition users: no user is counted twice
         progress(f"features of bucket {k + 1}/{len(paths)}")
-    return cols
+    return cols, seen
 
 
 def _table(exposures: Exposures, cols: dict[str, np.ndarray], opts: PrepareOptions) -> pd.DataFrame:
@@ -207,22 +212,20 @@ def prepare(
     source.source_columns()  # refuses a missing column before any work
     with tempfile.TemporaryDirectory(prefix="uplift-prepare-", dir=out.resolve().parent) as tmp:
         paths, read, kept = _partition(source, exposures, opts, Path(tmp), report)
-        cols = _fill(paths, len(exposures), opts, report)
+        cols, seen = _fill(paths, len(exposures), opts, report)
     frame = _table(exposures, cols, opts)
-    active = cols["viewed"] + cols["clicked"] + cols["added_to_cart"] + cols["purchased"]
-    pre_total = sum(cols[n] for n in feature_names(opts.lookback_days)[4:8])
     summary = PrepareSummary(
         events_read=read,
         events_kept=kept,
         users=len(exposures),
-        users_without_events=int(np.sum((active == 0) & (pre_total == 0))),
+        users_without_events=len(exposures) - seen,
         buckets=len(paths),
         options=asdict(opts),
         features=feature_names(opts.lookback_days),
         outcomes=outcome_names(),
     )
     summary.seconds = time.perf_counter() - started
-    meta = {k: v for k, v in asdict(summary).items()}
+    meta = asdict(summary)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), METADATA_KEY: json.dumps(meta)})
     pq.write_table(table, out)
