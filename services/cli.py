@@ -18,6 +18,7 @@ app = typer.Typer(
 _COMMAND_MODULES = (
     "services.trainer.commands",
     "services.analysis.commands",
+    "services.events.commands",
     "services.api.commands",
     "services.dashboard.commands",
     "services.space.commands",

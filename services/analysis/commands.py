@@ -174,9 +174,24 @@ def analyze(
         out = Path("reports") / f"{stem}-{metric}"
         out.parent.mkdir(parents=True, exist_ok=True)
     md, js = out.with_name(out.name + ".md"), out.with_name(out.name + ".json")
-    md.write_text(report.to_markdown())
-    js.write_text(json.dumps(report.to_dict(), indent=2))
+    sections, markdown = _trends(data, variant, metric, report, alpha)
+    md.write_text(report.to_markdown() + markdown)
+    js.write_text(json.dumps({**report.to_dict(), **sections}, indent=2))
     _print_summary(report, md, js)
+
+
+def _trends(
+    data: Path, variant: str, metric: str, report: DecisionReport, alpha: float
+) -> tuple[dict[str, object], str]:
+    """Funnel and daily trend when the file is a prepared table (`uplift prepare`); else null keys."""
+    try:
+        from services.events.sections import trend_sections
+    except ModuleNotFoundError:  # an image without the events part
+        return {}, ""
+    try:
+        return trend_sections(data, variant, metric, report.control, report.metric_type, alpha)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
 
 
 def register(app: typer.Typer) -> None:

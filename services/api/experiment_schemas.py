@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.api.trend_schemas import MAX_DAILY_CELLS, DailyCellIn, DailyOut, FunnelCountsIn, FunnelOut
+
 MAX_ROWS = 100_000
 MAX_VARIANTS = 50
 
@@ -64,6 +66,16 @@ class AnalyzeRequest(_Strict):
     )
     seed: int | None = Field(
         default=None, ge=0, le=2**63 - 1, description="Echoed; the analysis draws no random numbers."
+    )
+    funnel: list[FunnelCountsIn] | None = Field(
+        default=None,
+        max_length=MAX_VARIANTS,
+        description="Funnel counts per variant: adds the funnel section.",
+    )
+    daily: list[DailyCellIn] | None = Field(
+        default=None,
+        max_length=MAX_DAILY_CELLS,
+        description="Per exposure day and variant: adds the daily trend.",
     )
 
 
@@ -189,4 +201,6 @@ class AnalyzeResponse(BaseModel):
     sequential: SequentialOut | None
     decision: DecisionOut
     caveats: list[str]
+    funnel: FunnelOut | None = None
+    daily: DailyOut | None = None
     markdown: str = Field(description="The same report rendered as Markdown.")

@@ -20,6 +20,7 @@ PAGES = [
     st.Page("pages/live_bandit.py", title="Live bandit", icon=":material/casino:"),
     st.Page("pages/score_user.py", title="Score a user", icon=":material/person_search:"),
     st.Page("pages/experiment_analysis.py", title="Experiment analysis", icon=":material/science:"),
+    st.Page("pages/funnel.py", title="Funnel and daily trend", icon=":material/filter_alt:"),
 ]
 
 

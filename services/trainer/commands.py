@@ -65,11 +65,25 @@ def generate(
         typer.Option(help="Arms incl. control: 2, or 3 to add a discount coupon (true_cate_<arm> columns)."),
     ] = 2,
     shape: Annotated[str, typer.Option(help=SHAPE_OPTION_HELP)] = "hard",
+    events: Annotated[
+        bool,
+        typer.Option(
+            "--events",
+            help="Instead: a raw clickstream of --rows users (OUT .parquet/.csv) with exposures and truth beside "
+            "it, for `uplift prepare`.",
+        ),
+    ] = False,
 ) -> None:
     """Write a seeded synthetic market (users with `true_cate`, item catalog, impression log); the
     default is the "hard market", --shape picks another effect of known truth."""
     if rows <= 0:
         raise fail(f"--rows: must be a positive integer, got {rows}")
+    if events:
+        _check_share(propensity, "--propensity")
+        _check_out_parent(out, "--out")
+        from services.events.commands import generate_events
+
+        return generate_events(out, rows, seed, propensity)
     if arms not in (2, 3):
         raise fail(f"--arms: must be 2 or 3, got {arms}")
     _check_shape(shape)

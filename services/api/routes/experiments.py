@@ -121,4 +121,6 @@ def analyze_experiment(body: AnalyzeRequest) -> dict[str, Any]:
         "tau": body.tau, "loss_threshold": body.loss_threshold,
     }  # fmt: skip
     report = _from_variants(body, options) if body.variants is not None else _from_rows(body, options)
-    return {**report.to_dict(), "markdown": report.to_markdown()}
+    from services.api.trends import trend_sections
+
+    return {**report.to_dict(), **trend_sections(body, report.control), "markdown": report.to_markdown()}

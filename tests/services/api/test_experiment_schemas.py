@@ -36,7 +36,9 @@ def test_response_model_mirrors_result(model: type[BaseModel], result: type) -> 
 
 
 def test_report_mirrors_decision_report() -> None:
-    # The answer adds the Markdown rendering to the report's own fields.
+    # The answer adds the optional funnel and daily sections and the Markdown rendering to the report's fields.
     assert list(api.AnalyzeResponse.model_fields) == [f.name for f in fields(report.DecisionReport)] + [
-        "markdown"
+        "funnel",
+        "daily",
+        "markdown",
     ]

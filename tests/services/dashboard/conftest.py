@@ -18,6 +18,7 @@ PAGES = {
     "pages/live_bandit.py": "Live bandit",
     "pages/score_user.py": "Score a user",
     "pages/experiment_analysis.py": "Experiment analysis",
+    "pages/funnel.py": "Funnel and daily trend",
 }
 
 
