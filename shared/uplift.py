@@ -74,7 +74,9 @@ class FittedUplift:
         out = pd.DataFrame({f"cate_{a}": effects[:, k] for k, a in enumerate(arms[1:])}, index=frame.index)
         best = effects.max(axis=1)
         out["segment"] = self.bundle.segments(best)
-        out["chosen_arm"] = np.where(best > 0, np.array(arms[1:], dtype=object)[effects.argmax(axis=1)], arms[0])
+        out["chosen_arm"] = np.where(
+            best > 0, np.array(arms[1:], dtype=object)[effects.argmax(axis=1)], arms[0]
+        )
         if interval is not None:
             low, high = self.bundle.effect_intervals(X, effects, interval)
             for k, a in enumerate(arms[1:]):

@@ -233,7 +233,9 @@ def train(
     from shared.artifacts import ArtifactError
     from shared.estimators.selection import SelectionError
 
-    settings = _settings(n_jobs).model_copy(update={"folds": folds} | ({"learner": learner} if learner else {}))
+    settings = _settings(n_jobs).model_copy(
+        update={"folds": folds} | ({"learner": learner} if learner else {})
+    )
     report = _progress()
     try:
         if data is not None:

@@ -197,7 +197,9 @@ def from_frame(frame: pd.DataFrame, spec: FileSpec) -> TrainingData:
     """The same checks and column rules as ``from_file``, for a DataFrame already in memory."""
     features = _feature_columns(spec, [str(c) for c in frame.columns])
     wanted = [spec.treatment, spec.outcome, *([spec.id_column] if spec.id_column else []), *features]
-    truth = [c for c in frame.columns if syn.is_truth_column(str(c)) and c not in wanted and c != "response_type"]
+    truth = [
+        c for c in frame.columns if syn.is_truth_column(str(c)) and c not in wanted and c != "response_type"
+    ]
     data = frame[wanted + truth].reset_index(drop=True)
     return TrainingData(
         frame=data,
@@ -209,7 +211,11 @@ def from_frame(frame: pd.DataFrame, spec: FileSpec) -> TrainingData:
         seed=spec.seed,
         categorical=list(spec.categorical),
         id_column=spec.id_column,
-        description={"format": "pandas", "excluded": sorted(set(map(str, frame.columns)) - set(wanted)), "truth_columns": truth},
+        description={
+            "format": "pandas",
+            "excluded": sorted(set(map(str, frame.columns)) - set(wanted)),
+            "truth_columns": truth,
+        },
         outcome_kind=spec.outcome_kind,
     )
 

@@ -27,7 +27,10 @@ def _one_line(res) -> str:  # type: ignore[no-untyped-def]
         (["--folds", "1"], "--folds: must be between 2 and 10"),
         (["--learner", "ct", "--arms", "3"], "--learner: ct needs"),
         (["--learner", "ct", "--shape", "continuous"], "--learner: ct needs"),
-        (["--rows", "1000", "--learner", "auto", "--folds", "10"], "--folds: with 10 folds every arm needs at least 50"),
+        (
+            ["--rows", "1000", "--learner", "auto", "--folds", "10"],
+            "--folds: with 10 folds every arm needs at least 50",
+        ),
     ],
 )
 def test_bad_learner_options_exit_2_with_one_line(args, message, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -39,8 +42,22 @@ def test_bad_learner_options_exit_2_with_one_line(args, message, tmp_path: Path)
 
 def test_auto_on_a_placebo_market_says_no_signal_and_require_signal_publishes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "models"
-    args = ["train", "--shape", "null", "--rows", "8000", "--seed", "4", "--out", str(out), "--learner", "auto"]
-    res = runner.invoke(app, [*args, "--require-signal"], env={"UPLIFT_MAX_TREES": "60", "UPLIFT_RANKER_TREES": "5"})
+    args = [
+        "train",
+        "--shape",
+        "null",
+        "--rows",
+        "8000",
+        "--seed",
+        "4",
+        "--out",
+        str(out),
+        "--learner",
+        "auto",
+    ]
+    res = runner.invoke(
+        app, [*args, "--require-signal"], env={"UPLIFT_MAX_TREES": "60", "UPLIFT_RANKER_TREES": "5"}
+    )
     assert res.exit_code == 1, res.output
     assert "NO RELIABLE SIGNAL" in res.output and "nothing published" in res.output
     assert not (out / "CURRENT").exists()
