@@ -127,7 +127,7 @@ def analyze(
     except PropensityError as exc:
         raise ObservationalError(f"--observational: {exc}") from exc
     pairs = np.column_stack([(t == a) | (t == control) for a in treatment_arms])
-    keep, alphas = overlap_mask(E, pairs)
+    keep, alphas = overlap_mask(E, pairs, np.column_stack([t == a for a in treatment_arms]))
     for a in arms:
         kept = int(((t == a) & keep).sum())
         if kept < min_rows_per_arm:

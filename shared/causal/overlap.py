@@ -6,7 +6,10 @@ with alpha <= e(x) <= 1 - alpha where alpha = 1/2 - sqrt(1/4 - 1/gamma) and gamm
 gamma = 2 E[g | g <= gamma] (alpha = 0 when max g <= 2 E[g]). That alpha minimises the asymptotic
 variance of the average effect on the kept population; their rule of thumb, [0.1, 0.9], approximates
 it for many designs. It is data-driven rather than fixed so a well-overlapped table loses no rows.
-Trimming changes the estimand: effects are then for the population where every arm was possible,
+Crump's rule assumes the arms overlap somewhere: when the features nearly separate them, every row's
+propensity is equally extreme and alpha stays 0. So rows are also kept only inside the common support
+(Dehejia & Wahba 1999): propensities no lower than the larger of the two arms' minima and no higher
+than the smaller of their maxima. Trimming changes the estimand: effects are then for the population where every arm was possible,
 which every report states.
 
 Multi-arm tables: each treatment arm's propensity against control is estimated for every row, alpha is
@@ -24,8 +27,9 @@ import numpy as np
 HIST_BINS = 20
 RULE = (
     "Crump et al. (2009) data-driven trimming: keep rows with alpha <= e(x) <= 1 - alpha, alpha chosen "
-    "to minimise the variance of the average effect on the kept rows (0 when overlap is good); "
-    "multi-arm: a row is kept when inside every arm's bounds"
+    "to minimise the variance of the average effect on the kept rows (0 when overlap is good), and "
+    "inside the common support [max of the arms' minimum e, min of their maximum e]; multi-arm: a row is "
+    "kept when inside every arm's bounds"
 )
 
 
@@ -110,14 +114,24 @@ def arm_overlap(e: np.ndarray, treated: np.ndarray, keep: np.ndarray, arm: str, 
     )
 
 
-def overlap_mask(propensities: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, list[float]]:
-    """Rows inside every arm's Crump bounds; ``propensities`` and ``pairs`` are (n, arms) arrays.
+def common_support(e: np.ndarray, treated: np.ndarray) -> tuple[float, float]:
+    """[max of the two groups' minimum e, min of their maximum e]; empty (low > high) when they separate."""
+    groups = [e[treated == a] for a in (0, 1)]
+    return float(max(g.min() for g in groups)), float(min(g.max() for g in groups))
 
-    ``pairs[:, k]`` marks the rows of arm k and control, on which arm k's alpha is chosen.
+
+def overlap_mask(
+    propensities: np.ndarray, pairs: np.ndarray, arm_rows: np.ndarray
+) -> tuple[np.ndarray, list[float]]:
+    """Rows inside every arm's Crump bounds and common support; all three arguments are (n, arms).
+
+    ``pairs[:, k]`` marks the rows of arm k and control, on which arm k's alpha and support are chosen;
+    ``arm_rows[:, k]`` the rows of arm k itself.
     """
     e = np.clip(propensities, 1e-6, 1.0 - 1e-6)
     alphas = [crump_alpha(e[pairs[:, k], k]) for k in range(e.shape[1])]
     keep = np.ones(len(e), dtype=bool)
     for k, alpha in enumerate(alphas):
-        keep &= (e[:, k] >= alpha) & (e[:, k] <= 1.0 - alpha)
+        low, high = common_support(e[pairs[:, k], k], arm_rows[pairs[:, k], k])
+        keep &= (e[:, k] >= max(alpha, low)) & (e[:, k] <= min(1.0 - alpha, high))
     return keep, alphas

@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from shared.causal.overlap import HIST_BINS, arm_overlap, crump_alpha, histogram, kish_ess, overlap_mask
+from shared.causal.overlap import (
+    HIST_BINS,
+    arm_overlap,
+    common_support,
+    crump_alpha,
+    histogram,
+    kish_ess,
+    overlap_mask,
+)
 
 
 def _brute_force_alpha(e: np.ndarray) -> float:
@@ -49,12 +57,13 @@ def test_multi_arm_mask_keeps_rows_inside_every_arms_bounds() -> None:
     rng = np.random.default_rng(3)
     e = 1.0 / (1.0 + np.exp(-3.0 * rng.standard_normal((4000, 2))))
     pairs = np.ones((4000, 2), dtype=bool)
-    keep, alphas = overlap_mask(e, pairs)
+    treated = (rng.random(4000) < e[:, 0]).astype(int)
+    arm_rows = np.column_stack([treated == 1, rng.random(4000) < e[:, 1]])
+    keep, alphas = overlap_mask(e, pairs, arm_rows)
     for k in range(2):
         assert alphas[k] == pytest.approx(crump_alpha(e[:, k]))
         assert (e[keep, k] >= alphas[k]).all() and (e[keep, k] <= 1 - alphas[k]).all()
     assert (~keep).sum() > 0
-    treated = (rng.random(4000) < e[:, 0]).astype(int)
     report = arm_overlap(e[:, 0], treated, keep, "1", "0").to_dict()
     assert report["rows_trimmed"] == int((~keep).sum())
     ess = report["effective_sample_size_after_trimming"]
@@ -62,3 +71,15 @@ def test_multi_arm_mask_keeps_rows_inside_every_arms_bounds() -> None:
     assert (
         ess["1"] / treated[keep].sum() > report["effective_sample_size_before_trimming"]["1"] / treated.sum()
     )
+
+
+def test_separated_arms_leave_no_common_support() -> None:
+    """Every propensity equally extreme: Crump keeps all rows, the common support keeps none."""
+    rng = np.random.default_rng(4)
+    treated = np.repeat([0, 1], 500)
+    e = np.where(treated == 1, rng.uniform(0.93, 0.96, 1000), rng.uniform(0.04, 0.07, 1000))
+    assert crump_alpha(e) == 0.0
+    low, high = common_support(e, treated)
+    assert low > high
+    keep, _ = overlap_mask(e[:, None], np.ones((1000, 1), dtype=bool), (treated == 1)[:, None])
+    assert not keep.any()
