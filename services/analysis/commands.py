@@ -66,7 +66,7 @@ def _check_options(data: Path, alpha: float, out: Path | None, tau: float | None
         raise fail(f"--out: parent folder {out.resolve().parent} does not exist")
 
 
-def _read(data: Path, columns: list[str]) -> pd.DataFrame:
+def _read(data: Path, columns: list[str], options: list[str] | None = None) -> pd.DataFrame:
     import pandas as pd
 
     if data.name.lower().endswith((".parquet", ".pq")):
@@ -75,7 +75,8 @@ def _read(data: Path, columns: list[str]) -> pd.DataFrame:
         available = pq.read_schema(data).names
     else:
         available = list(pd.read_csv(data, nrows=0).columns)
-    for option, col in zip(("--variant", "--metric", *["--pre"] * (len(columns) - 2)), columns, strict=True):
+    options = options or ["--variant", "--metric", *["--pre"] * (len(columns) - 2)]
+    for option, col in zip(options, columns, strict=True):
         if col not in available:
             raise fail(f"{option}: column {col!r} is not in {data.name} (columns: {', '.join(available)})")
     if data.name.lower().endswith((".parquet", ".pq")):
@@ -148,12 +149,35 @@ def analyze(
             help="Report path without suffix; writes OUT.md and OUT.json. Default reports/<data>-<metric>."
         ),
     ] = None,
+    observational: Annotated[
+        bool,
+        typer.Option(
+            "--observational",
+            help="Variants were NOT randomized: adds the average effect adjusted for --confounder columns "
+            "(AIPW, overlap trimming, refutations, E-value); no sample-ratio gate.",
+        ),
+    ] = False,
+    confounder: Annotated[
+        list[str] | None,
+        typer.Option(help="With --observational: a column that drives both variant and outcome (repeat)."),
+    ] = None,
 ) -> None:
     """Health checks, frequentist and Bayesian effects, CUPED, sequential view and a decision."""
     _check_options(data, alpha, out, tau, loss_threshold)
     shares = parse_allocation(allocation or [])
     covariates = list(pre or [])
-    frame = _read(data, [variant, metric, *covariates])
+    confounders = list(confounder or [])
+    if observational and not confounders:
+        raise fail("--confounder: required with --observational (the columns that drive variant and outcome)")
+    if confounders and not observational:
+        raise fail("--confounder: only with --observational")
+    if observational and shares is not None:
+        raise fail("--allocation: contradicts --observational (there is no planned split)")
+    frame = _read(
+        data,
+        [variant, metric, *covariates, *confounders],
+        ["--variant", "--metric", *["--pre"] * len(covariates), *["--confounder"] * len(confounders)],
+    )
     labels = frame[variant].astype(str).to_numpy()
     if control is not None and control not in set(labels):
         raise fail(f"--control: {control!r} is not a value of {variant} ({sorted(set(labels))})")
@@ -164,7 +188,8 @@ def analyze(
             labels, frame[metric].to_numpy(dtype="float64", na_value=float("nan")),
             metric_type=None if metric_type is MetricType.auto else metric_type.value,
             pre=frame[covariates].to_numpy(dtype="float64", na_value=float("nan")) if covariates else None,
-            covariates=covariates, control=control, allocation=shares, alpha=alpha, override_srm=override_srm,
+            covariates=covariates, control=control, allocation=shares, alpha=alpha,
+            override_srm=override_srm or observational,
             seed=seed, metric=metric, tau=tau, loss_threshold=loss_threshold,
         )  # fmt: skip
     except ValueError as exc:
@@ -175,9 +200,32 @@ def analyze(
         out.parent.mkdir(parents=True, exist_ok=True)
     md, js = out.with_name(out.name + ".md"), out.with_name(out.name + ".json")
     sections, markdown = _trends(data, variant, metric, report, alpha)
+    lines: list[str] = []
+    if observational:
+        from services.analysis.observational import observational_section
+        from services.trainer.observational import ObservationalError
+
+        try:
+            section, obs_md, lines = observational_section(
+                frame, variant, metric, confounders, report.control, report.metric_type, seed or 0
+            )
+        except ObservationalError as exc:
+            raise fail(str(exc)) from exc
+        sections = {**sections, "observational": section}
+        markdown += obs_md
+    from services.trainer.observational import ASSUMPTIONS
+
+    path = "observational" if observational else "randomized"
+    sections = {**sections, "assumptions": {"path": path, "list": ASSUMPTIONS[path]}}
     md.write_text(report.to_markdown() + markdown)
     js.write_text(json.dumps({**report.to_dict(), **sections}, indent=2))
     _print_summary(report, md, js)
+    if observational:
+        typer.echo("sample ratio: not a check here (--observational: variants were not randomized)")
+        for line in lines:
+            typer.echo(line)
+    else:
+        typer.echo(f"assumptions (randomized): {'; '.join(ASSUMPTIONS['randomized'])}")
 
 
 def _trends(

@@ -202,6 +202,15 @@ def train(
             help="Exit 1 without publishing when the held-out Qini is not above random and the placebo refit."
         ),
     ] = False,
+    observational: Annotated[
+        bool,
+        typer.Option(
+            "--observational",
+            help="The arms were NOT randomized: estimated propensities, overlap trimming, AIPW average effect, "
+            "refutations and E-value; learners dr (auto), x or r; no SRM check. Without --data: a confounded "
+            "synthetic table (binary, or --outcome-kind continuous).",
+        ),
+    ] = False,
 ) -> None:
     """Choose and train the uplift learner (and the ranker on synthetic data), evaluate on a held-out split, publish
     `models/<version>/`. Your own data: `--data log.csv --treatment arm --outcome converted`."""
@@ -228,6 +237,9 @@ def train(
         raise fail(f"--learner: must be auto or one of {', '.join(LEARNER_CODES)}, got {learner!r}")
     if not 2 <= folds <= 10:
         raise fail(f"--folds: must be between 2 and 10, got {folds}")
+    if observational:
+        _check_observational(propensity, shape, expected_split, fail_on_srm)
+        learner = _observational_learner(learner or _settings(n_jobs).learner)
     from services.trainer.pipeline import train as run
     from services.trainer.validate import DataError, parse_split
     from shared.artifacts import ArtifactError
@@ -253,6 +265,11 @@ def train(
                 seed,
             )
             split = parse_split(expected_split) if expected_split else None
+        elif observational:
+            from services.trainer.observational import synthetic_training_data
+
+            report(f"generate a confounded synthetic table ({rows} users, {arms} arms, seed {seed})")
+            training, split = synthetic_training_data(rows, seed, arms, outcome_kind), None
         else:
             training, split = _synthetic_data(rows, seed, propensity, arms, shape, report)
         report("validate")
@@ -260,20 +277,30 @@ def train(
     except DataError as exc:
         raise fail(str(exc)) from exc
     for warning in checked.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        # Without randomization there is no designed split, so a "mismatch" says nothing.
+        if not (observational and warning == checked.srm.message()):
+            typer.echo(f"warning: {warning}", err=True)
     if fail_on_srm and checked.srm.mismatch:
         raise fail(f"{training.treatment}: {checked.srm.message()}")
     thresholds = (lower, upper) if lower is not None and upper is not None else None
     try:
         result = run(
             training, out, settings, thresholds=thresholds, progress=report, warn=_warn,
-            publish_if=_signal_gate(require_signal),
+            publish_if=_signal_gate(require_signal), observational=observational,
         )  # fmt: skip
     except SelectionError as exc:
         raise fail(str(exc)) from exc
     except (ArtifactError, ValueError) as exc:
         raise fail(str(exc)) from exc
-    typer.echo(f"SRM check: {checked.srm.summary()}")
+    if observational:
+        from services.trainer.observational import summary_lines
+
+        typer.echo("SRM check: skipped (--observational: assignment was not randomized)")
+        for line in summary_lines(result.metrics["observational"]):
+            typer.echo(line)
+    else:
+        typer.echo(f"SRM check: {checked.srm.summary()}")
+        typer.echo("assumptions (randomized): " + "; ".join(result.metrics["assumptions"]["list"]))
     _print_summary(result.metrics)
     if result.path is None:
         typer.echo(
@@ -282,6 +309,31 @@ def train(
         )
         raise typer.Exit(code=1)
     typer.echo(f"published {result.path} (current); timings {result.timings}")
+
+
+def _check_observational(
+    propensity: float, shape: str, expected_split: str | None, fail_on_srm: bool
+) -> None:
+    """Options that only make sense for a randomized experiment contradict --observational."""
+    if expected_split is not None:
+        raise fail("--expected-split: contradicts --observational (no designed split to check)")
+    if fail_on_srm:
+        raise fail("--fail-on-srm: contradicts --observational (assignment was not randomized)")
+    if propensity != 0.5:
+        raise fail(
+            "--propensity: sets a randomized share; with --observational assignment follows the features"
+        )
+    if shape != "hard":
+        raise fail("--shape: a randomized synthetic market; with --observational drop it")
+
+
+def _observational_learner(requested: str) -> str:
+    from services.trainer.observational import ObservationalError, learner_for
+
+    try:
+        return learner_for(requested)
+    except ObservationalError as exc:
+        raise fail(str(exc)) from exc
 
 
 def _warn(message: str) -> None:

@@ -53,9 +53,14 @@ def candidates_for(learner: str, outcome_kind: str, n_arms: int) -> list[str]:
 
 
 def learner_factory(
-    settings: TrainerSettings, control: Any, outcome_kind: str, seed: int, propensity: dict[Any, float] | None
+    settings: TrainerSettings,
+    control: Any,
+    outcome_kind: str,
+    seed: int,
+    propensity: dict[Any, float] | str | None,
 ) -> Callable[[str], MetaLearner]:
-    """Constructors with the run's settings; the design's propensity goes to learners that use one."""
+    """Constructors with the run's settings; the design's propensity (or "estimate" for observational data)
+    goes to learners that use one."""
 
     def make(code: str) -> MetaLearner:
         cls = LEARNERS[code]
@@ -91,7 +96,7 @@ def learn(
     outcome_kind: str,
     settings: TrainerSettings,
     seed: int,
-    propensity: dict[Any, float] | None,
+    propensity: dict[Any, float] | str | None,
     step: Callable[[str], AbstractContextManager[None]],
     report: Step,
 ) -> Learned:

@@ -21,6 +21,7 @@ from services.trainer.evaluate import evaluate_arm, evaluate_segments
 from services.trainer.export import write_uplift
 from services.trainer.leakage import find_leaks
 from services.trainer.learning import Learned, learn, outcome_kind_of
+from services.trainer.observational import ASSUMPTIONS, observational_analysis
 from services.trainer.plots import qini_plot, uplift_plot
 from services.trainer.settings import TrainerSettings
 from services.trainer.verdict import arm_verdict, compare_models, overall_verdict
@@ -105,10 +106,13 @@ def train(
     progress: Step | None = None,
     warn: Step | None = None,
     publish_if: Callable[[dict[str, Any]], bool] | None = None,
+    observational: bool = False,
 ) -> TrainResult:
     """Encode, choose and fit (on the training split only), evaluate once on held-out rows, publish.
 
-    ``warn`` receives warnings meant for the user before any fit (possible leakage)."""
+    ``warn`` receives warnings meant for the user before any fit (possible leakage). ``observational``:
+    the arms were not randomized (see services/trainer/observational.py); rows outside the overlap
+    region are trimmed from training and evaluation, and learners use estimated propensities."""
     timer = _Timer(progress or (lambda _name: None))
     warn = warn or (lambda _message: None)
     frame = data.frame
@@ -122,9 +126,16 @@ def train(
     warnings = [w.message() for w in find_leaks(frame, data.features, data.outcome, outcome_kind)]
     for message in warnings:
         warn(message)
+    train_rows, observed = ~test, None
+    if observational:
+        with timer.step("observational: propensity, overlap, average effect, refutations"):
+            observed = observational_analysis(data, X, t, y, outcome_kind, settings)
+        train_rows &= observed.keep
+        test &= observed.keep
     learned = learn(
-        X[~test], t[~test], y[~test], control=data.control, outcome_kind=outcome_kind, settings=settings,
-        seed=data.seed, propensity=data.propensity, step=timer.step, report=timer.report,
+        X[train_rows], t[train_rows], y[train_rows], control=data.control, outcome_kind=outcome_kind,
+        settings=settings, seed=data.seed, propensity="estimate" if observational else data.propensity,
+        step=timer.step, report=timer.report,
     )  # fmt: skip
     model, served = learned.served.baseline, learned.served
     with timer.step("evaluate"):
@@ -142,6 +153,12 @@ def train(
         metrics = _evaluate(data, model, mu, effects, models, member_raw, test, y, t, lower, upper, settings)
         metrics["learner"] = _learner_report(learned, settings)
         metrics["warnings"] = warnings
+        metrics["assumptions"] = {
+            "path": "observational" if observational else "randomized",
+            "list": ASSUMPTIONS["observational" if observational else "randomized"],
+        }
+        if observed is not None:
+            metrics["observational"] = observed.report
         priors = _bandit_priors(mu, segment_labels(effects, lower, upper), model, y[test], t[test])
     ranker_result = None
     if data.catalog is not None and data.impressions is not None:
@@ -184,7 +201,7 @@ def train(
                     source=data.source,
                     path=data.path,
                     rows=len(frame),
-                    train_rows=int((~test).sum()),
+                    train_rows=int(train_rows.sum()),
                     test_rows=int(test.sum()),
                     seed=data.seed,
                     treatment_column=data.treatment,
