@@ -57,17 +57,19 @@ def users_of(models: Path, n: int) -> list[dict[str, Any]]:
 def reference(models: Path, users: list[dict[str, Any]]) -> np.ndarray:
     bundle = ModelBundle.load_current(models, use_onnx=False)
     X, _ = bundle.schema.encode_frame(pd.DataFrame([u["features"] for u in users]))
-    return np.column_stack([b.inplace_predict(X) for b in bundle.boosters])
+    return bundle.predict_outcomes(X)
 
 
 def test_model_lists_the_three_arms(client3):
     body = client3.get("/model").json()
     assert body["data"]["arms"] == ARMS and body["data"]["control"] == "0"
-    assert body["uplift_model"]["booster_files"] == [
-        "outcome_arm0.ubj",
-        "outcome_arm1.ubj",
-        "outcome_arm2.ubj",
-    ]
+    # The X-learner: three outcome models, then each arm's two stage-2 effect boosters.
+    spec = body["uplift_model"]
+    assert spec["kind"] == "effect" and spec["learner"] == "x" and spec["n_outcome_boosters"] == 3
+    assert spec["booster_files"][:3] == ["outcome_arm0.ubj", "outcome_arm1.ubj", "outcome_arm2.ubj"]
+    assert spec["booster_files"][3:] == [f"effect_{j}.ubj" for j in range(4)]
+    assert [len(arm) for arm in spec["member_files"]] == [8, 8]
+    assert body["learner"]["chosen"] == "x" and "signal" in body["verdict"]
 
 
 def test_predict_returns_every_arms_effect(client3, three_arm_models):
