@@ -12,8 +12,10 @@ out-of-fold effects from doubly robust pseudo-outcomes built from the T-learner'
 outcome predictions. It is recorded, not used to choose: it judges calibration, while the Qini judges
 the ordering that targeting uses.
 
-An average of the two or three best candidates is scored the same way and chosen when it beats the
-best single candidate out of fold. The held-out split is never seen here.
+Learners whose out-of-fold Qini is within one paired bootstrap sd of the best cannot be told apart
+by this data: choosing the top one among them would choose noise. Their average (equal weights) is
+scored the same way and chosen unless it scores more than one paired sd below the best alone; a
+single learner is chosen when it is clearly ahead. The held-out split is never seen here.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from shared.estimators.drlearner import dr_pseudo_outcomes
 from shared.metrics.bootstrap import paired_weights, weighted_qini
 
 MIN_ROWS_PER_FOLD = 50
-ENSEMBLE_SIZES = (2, 3)
 
 
 class SelectionError(ValueError):
@@ -239,13 +240,18 @@ def select_learner(
             "--learner: every candidate failed: " + "; ".join(f"{s.learner}: {s.error}" for s in scores)
         )
     ranked = sorted(ok, key=lambda s: s.qini or 0.0, reverse=True)
+    best = ranked[0]
+    # Learners the out-of-fold data cannot tell from the best: within one paired sd of its Qini.
+    tied = [
+        c.learner
+        for c in ranked
+        if (best.qini or 0.0) - (c.qini or 0.0)
+        <= float((samples[best.learner] - samples[c.learner])[1:].std(ddof=1))
+    ]
     ensembles = []
-    for size in ENSEMBLE_SIZES:
-        if len(ranked) < size:
-            break
-        members = [s.learner for s in ranked[:size]]
-        avg = np.mean([oof[m] for m in members], axis=0)
-        score, q = _score(scorer, "+".join(members), avg, 0.0)
+    if len(tied) >= 2:
+        avg = np.mean([oof[m] for m in tied], axis=0)
+        score, q = _score(scorer, "+".join(tied), avg, 0.0)
         ensembles.append(score)
         oof[score.learner], samples[score.learner] = avg, q
     for s in [*scores, *ensembles]:
@@ -256,14 +262,24 @@ def select_learner(
         if "t" in samples:
             diff = samples[s.learner] - samples["t"]
             s.qini_minus_t, s.qini_minus_t_sd = float(diff[0]), float(diff[1:].std(ddof=1))
-    best = ranked[0]
-    best_ens = max(ensembles, key=lambda s: s.qini or 0.0, default=None)
-    winner = best_ens if best_ens is not None and (best_ens.qini or 0.0) > (best.qini or 0.0) else best
+    winner = best
+    if ensembles:
+        avg_score = ensembles[0]
+        gap_sd = float((samples[avg_score.learner] - samples[best.learner])[1:].std(ddof=1))
+        # Picking the top of a tie picks noise; their average has less variance. Taken unless it
+        # scores clearly (more than one paired sd) below the best alone.
+        if (avg_score.qini or 0.0) >= (best.qini or 0.0) - gap_sd:
+            winner = avg_score
     chosen = winner.learner.split("+")
-    reason = (
-        f"{winner.learner} has the highest out-of-fold Qini, {winner.qini:.5f} ± {winner.qini_sd:.5f} (bootstrap sd), "
-        f"of {len(ok)} learners and {len(ensembles)} averages"
-    )
+    if winner is best and len(tied) == 1:
+        why = f"{best.learner} is ahead of the other {len(ok) - 1} learners by more than one paired sd out of fold"
+    elif winner is best:
+        why = f"{best.learner} has the best out-of-fold Qini; the average of {', '.join(tied)} scores clearly lower"
+    else:
+        why = (
+            f"{', '.join(tied)} are within one paired sd of the best out of fold, so their average is served"
+        )
+    reason = f"{why}: Qini {winner.qini:.5f} ± {winner.qini_sd:.5f} (bootstrap sd)"
     if winner.qini_minus_t is not None and winner.learner != "t":
         reason += f"; {winner.qini_minus_t:+.5f} ± {winner.qini_minus_t_sd:.5f} against the T-learner"
     return Selection(

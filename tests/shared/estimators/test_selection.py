@@ -58,7 +58,7 @@ def test_picks_the_clearly_right_learner_and_never_the_noise() -> None:
     assert scores["noise"].qini_minus_t < -3 * scores["noise"].qini_minus_t_sd
     assert scores["oracle"].qini_minus_t > 0
     assert scores["t"].dr_risk is not None and scores["oracle"].dr_risk < scores["noise"].dr_risk
-    assert "highest out-of-fold Qini" in sel.reason
+    assert "paired sd" in sel.reason and "noise" not in sel.reason
     assert sel.to_dict()["name"] == sel.name and "oof_outcomes" not in sel.to_dict()
 
 
