@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from services.api.store_guard import StoreUnavailable
 from shared.schema import SchemaError
 
 
@@ -40,7 +41,17 @@ async def _too_large(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=413, content={"detail": [{"field": exc.field, "rule": exc.rule}]})
 
 
+async def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StoreUnavailable)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": [{"field": "store", "rule": exc.rule}]},
+        headers={"Retry-After": str(exc.retry_after_s)},
+    )
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(StoreUnavailable, _store_unavailable)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(SchemaError, _schema)
     app.add_exception_handler(PayloadTooLargeError, _too_large)

@@ -25,6 +25,12 @@ class ApiSettings(BaseSettings):
     prior_strength: float = Field(default=20.0, gt=0)
     top_k: int = Field(default=5, ge=1, le=100)
     max_sample_rows: int = Field(default=5000, ge=1)
+    # Longest a request waits for the bandit store; past it the route answers 503 with Retry-After.
+    store_timeout_s: float = Field(default=1.0, gt=0, le=30)
+    # Seconds a client is told to wait (Retry-After) while the store is out.
+    store_retry_after_s: int = Field(default=2, ge=1, le=300)
+    # Assignments (and so feedback for them) are kept this long, then deleted; counts keep what they taught.
+    assignment_retention_days: float = Field(default=30.0, gt=0, le=3650, allow_inf_nan=False)
 
     @field_validator("bandit_url")
     @classmethod

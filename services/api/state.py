@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from services.api.settings import ApiSettings
+from services.api.store_guard import StoreGuard
 from shared.artifacts import ArtifactError
 from shared.bandit import BanditStore, ThompsonArms, open_store, posterior
 from shared.bundle import ModelBundle
@@ -34,6 +35,7 @@ class LoadedModel:
 class AppState:
     settings: ApiSettings
     store: BanditStore
+    guard: StoreGuard  # every store call goes through it (off the loop, bounded in time)
     model: LoadedModel | None = None
     load_error: str | None = None
     # The batchers of /predict and /optimize (services.api.batching), made on first use.
@@ -76,8 +78,16 @@ def load_model(settings: ApiSettings) -> LoadedModel:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: ApiSettings = app.state.settings
-    store = open_store(settings.resolved_bandit_url(), namespace=settings.bandit_namespace)
-    state = AppState(settings=settings, store=store)
+    # A blocked store call gives up a little after the guard stopped waiting for it, so the
+    # guard's threads come back from a stopped store instead of piling up on it.
+    store = open_store(
+        settings.resolved_bandit_url(),
+        namespace=settings.bandit_namespace,
+        timeout_s=2 * settings.store_timeout_s,
+        assignment_retention_days=settings.assignment_retention_days,
+    )
+    guard = StoreGuard(settings.store_timeout_s, settings.store_retry_after_s)
+    state = AppState(settings=settings, store=store, guard=guard)
     try:
         state.model = load_model(settings)
         log.info("serving model %s (%s)", state.model.bundle.version, state.model.bundle.serving_format)
@@ -97,4 +107,5 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        guard.close()
         store.close()

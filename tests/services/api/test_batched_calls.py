@@ -84,6 +84,7 @@ def test_a_batch_spanning_a_reload_scores_each_job_with_its_own_model(settings, 
     from services.api.optimizer import OptimizeJob, answer
     from services.api.schemas import OptimizeRequest
     from services.api.state import AppState, load_model
+    from services.api.store_guard import StoreGuard
     from shared.bandit import open_store
 
     def job(model, i):
@@ -92,17 +93,19 @@ def test_a_batch_spanning_a_reload_scores_each_job_with_its_own_model(settings, 
 
     def fresh_state(name):
         s = settings.model_copy(update={"data_dir": tmp_path / name})
-        return AppState(settings=s, store=open_store(s.resolved_bandit_url()), model=load_model(s))
+        store = open_store(s.resolved_bandit_url())
+        return AppState(settings=s, store=store, guard=StoreGuard(5.0, 1), model=load_model(s))
 
     together, alone = fresh_state("together"), fresh_state("alone")
     old, new = together.model, load_model(settings)  # two loads: what a reload between submissions gives
     jobs = [job(old, 0), job(new, 2), job(old, 4)]
-    batched = answer(together, jobs)
-    one_by_one = [answer(alone, [job(alone.model, i)])[0] for i in (0, 2, 4)]
+    batched = asyncio.run(answer(together, jobs))
+    one_by_one = [asyncio.run(answer(alone, [job(alone.model, i)]))[0] for i in (0, 2, 4)]
     as_json = [
         [{k: v for k, v in d.items() if k != "assignment_id"} for d in json.loads(r.body)["decisions"]]
         for r in (*batched, *one_by_one)
     ]
     assert as_json[:3] == as_json[3:]
-    together.store.close()
-    alone.store.close()
+    for state in (together, alone):
+        state.guard.close()
+        state.store.close()
