@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.api.bounds import COST_RULE, MAX_BUDGET, MAX_MONEY, MIN_COST, MIN_VALUE
 
 _EXAMPLE_USER: dict[str, Any] = {
     "user_id": "u123",
@@ -49,11 +51,23 @@ class PredictResponse(BaseModel):
 
 
 class Policy(Strict):
-    budget: float = Field(ge=0, description="Most that may be spent on treatments in this request.")
-    cost_per_treatment: float = Field(ge=0)
-    value_per_conversion: float = Field(gt=0)
+    budget: float = Field(
+        ge=0,
+        le=MAX_BUDGET,
+        allow_inf_nan=False,
+        description="Most that may be spent on treatments in this request.",
+    )
+    cost_per_treatment: float = Field(ge=0, le=MAX_MONEY, allow_inf_nan=False, description=f"{COST_RULE}.")
+    value_per_conversion: float = Field(ge=MIN_VALUE, le=MAX_MONEY, allow_inf_nan=False)
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1, description="Seed of the Thompson draws.")
     top_k: int | None = Field(default=None, ge=1, le=100)
+
+    @field_validator("cost_per_treatment")
+    @classmethod
+    def _cost(cls, v: float) -> float:
+        if v != 0 and v < MIN_COST:
+            raise ValueError(COST_RULE)
+        return v
 
 
 class OptimizeRequest(UsersRequest):

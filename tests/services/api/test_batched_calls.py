@@ -109,3 +109,41 @@ def test_a_batch_spanning_a_reload_scores_each_job_with_its_own_model(settings, 
     for state in (together, alone):
         state.guard.close()
         state.store.close()
+
+
+def test_a_job_failing_inside_a_batch_fails_alone(settings, users, tmp_path, monkeypatch):
+    from services.api import optimizer
+    from services.api.optimizer import OptimizeJob, answer
+    from services.api.schemas import OptimizeRequest
+    from services.api.state import AppState, load_model
+    from services.api.store_guard import StoreGuard
+    from shared.bandit import open_store
+
+    real = optimizer._decide
+
+    def decide(job, s, counts, top_k):
+        if job.body.users[0].user_id == users[1]["user_id"]:
+            raise ArithmeticError("this request's own numbers overflowed")
+        return real(job, s, counts, top_k)
+
+    monkeypatch.setattr(optimizer, "_decide", decide)
+    s = settings.model_copy(update={"data_dir": tmp_path / "isolated"})
+    store = open_store(s.resolved_bandit_url())
+    state = AppState(settings=s, store=store, guard=StoreGuard(5.0, 1), model=load_model(s))
+    model = state.model
+    jobs = [
+        OptimizeJob(
+            body := OptimizeRequest.model_validate({"users": users[i : i + 1], "policy": _policy(i)}),
+            model,
+            model.bundle.schema.encode_records([u.features for u in body.users]),
+        )
+        for i in range(3)
+    ]
+    first, second, third = asyncio.run(answer(state, jobs))
+    assert isinstance(second, ArithmeticError)
+    ids = [json.loads(r.body)["decisions"][0]["assignment_id"] for r in (first, third)]
+    # The good requests' assignments were committed; nothing of the failed one was.
+    assert [store.record_reward(i, 1).status for i in ids] == ["applied", "applied"]
+    assert sum(store.counts().get(k, (0, 0))[0] for k in store.counts()) == 2
+    state.guard.close()
+    store.close()
