@@ -36,7 +36,7 @@ def serve(
     from services.api.settings import ApiSettings
 
     try:
-        ApiSettings()
+        settings = ApiSettings()
     except ValidationError as exc:
         err = exc.errors()[0]
         typer.echo(f"error: UPLIFT_{str(err['loc'][0]).upper()}: {err['msg']}", err=True)
@@ -50,6 +50,9 @@ def serve(
         log_level=log_level,
         access_log=False,
         http=CoalescingHttpToolsProtocol,
+        # Connections held per worker (idle or slow ones too); beyond it uvicorn answers 503.
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=settings.keep_alive_timeout_s,
     )
 
 

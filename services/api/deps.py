@@ -48,7 +48,10 @@ async def require_api_key(
     expected = state.settings.api_key
     if expected is None:
         return
-    if x_api_key is None or not secrets.compare_digest(x_api_key, expected.get_secret_value()):
+    # Bytes, not str: compare_digest refuses a non-ASCII str (a TypeError, so a 500), and a header
+    # may carry any byte (Starlette hands it over decoded as latin-1).
+    given = None if x_api_key is None else x_api_key.encode("utf-8", "surrogateescape")
+    if given is None or not secrets.compare_digest(given, expected.get_secret_value().encode("utf-8")):
         raise HTTPException(
             status_code=401, detail=[{"field": "header.x-api-key", "rule": "missing or wrong API key"}]
         )

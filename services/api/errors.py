@@ -5,7 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
+from services.api.limits import RequestBodyTimeout
 from services.api.store_guard import StoreUnavailable
 from shared.schema import SchemaError
 
@@ -50,7 +53,27 @@ async def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _body_timeout(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestBodyTimeout)
+    return JSONResponse(
+        status_code=408,
+        content={"detail": [{"field": "body", "rule": exc.rule}]},
+        headers={"Connection": "close"},
+    )
+
+
+async def _client_gone(_: Request, __: Exception) -> Response:
+    # The client went away mid-body: nobody to answer and nothing wrong here. 499 (nginx's "client
+    # closed request") is what the metrics count; no traceback is logged.
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
+CLIENT_CLOSED_REQUEST = 499
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestBodyTimeout, _body_timeout)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(StoreUnavailable, _store_unavailable)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(SchemaError, _schema)

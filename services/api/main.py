@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from services.api import body, errors
+from services.api.limits import RequestLimits
 from services.api.metrics import ObserveAndLimit
 from services.api.routes import (
     admin,
@@ -41,6 +42,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         app.include_router(r.router)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])
+    app.add_middleware(
+        RequestLimits,
+        max_concurrent=settings.max_concurrent_requests,
+        body_timeout_s=settings.body_read_timeout_s,
+    )
+    # Added last, so outermost: it counts what the limits refuse too.
     app.add_middleware(ObserveAndLimit, max_body_bytes=settings.max_body_bytes)
     return app
 

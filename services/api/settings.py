@@ -19,6 +19,12 @@ class ApiSettings(BaseSettings):
     api_key: SecretStr | None = None
     max_batch: int = Field(default=1000, ge=1, le=100_000)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # Requests in flight per worker before a 503; connections per worker uvicorn holds (beyond: 503).
+    max_concurrent_requests: int = Field(default=256, ge=1, le=100_000)
+    max_connections: int = Field(default=1024, ge=1, le=1_000_000)
+    # Longest wait for the next piece of a request body (408 past it), and for an idle keep-alive client.
+    body_read_timeout_s: float = Field(default=10.0, gt=0, le=600, allow_inf_nan=False)
+    keep_alive_timeout_s: int = Field(default=5, ge=1, le=600)
     cors_origins: list[str] = Field(default_factory=list)
     use_onnx: bool = True
     # Pseudo-observations behind the model's own prediction when it seeds a segment × arm posterior.
