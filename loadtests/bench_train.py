@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shared.artifacts import current_version
+
 TARGETS = {
     "wall_s": 60.0,
     "peak_rss_gb": 4.0,
@@ -44,7 +46,7 @@ def run(rows: int, seed: int, out: Path) -> dict[str, Any]:
     wall = time.perf_counter() - start
     # ru_maxrss of children is in KiB on Linux: the largest resident set any child reached.
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    version = (out / "CURRENT").read_text().strip()
+    version = current_version(out)
     evaluation = json.loads((out / version / "evaluation.json").read_text())
     arm = next(iter(evaluation["arms"].values()))
     seg = evaluation["segments"]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -70,9 +72,38 @@ def _warm_up(state: AppState) -> None:
     gc.freeze()  # what the warm-up imported lives as long as the process too (see the lifespan)
 
 
-def load_model(settings: ApiSettings) -> LoadedModel:
-    bundle = ModelBundle.load_current(settings.models_dir, use_onnx=settings.use_onnx)
-    return LoadedModel(bundle=bundle, priors=model_priors(bundle, settings.prior_strength))
+def load_model(settings: ApiSettings, boosters: bool = False) -> LoadedModel:
+    """The current version, checked; ``boosters`` loads the XGBoost ones now too (a reload reads all).
+
+    Any failure is an ``ArtifactError``: a file of the wrong type under a valid checksum makes its
+    reader (ONNX Runtime, XGBoost, pyarrow) raise its own exception types, which are the artifact's
+    fault as much as a checksum mismatch is.
+    """
+    try:
+        bundle = ModelBundle.load_current(settings.models_dir, use_onnx=settings.use_onnx)
+        if boosters:
+            bundle.load_boosters()
+        return LoadedModel(bundle=bundle, priors=model_priors(bundle, settings.prior_strength))
+    except ArtifactError:
+        raise
+    except Exception as exc:
+        raise ArtifactError(
+            f"a file of the current version could not be read ({type(exc).__name__}: {exc}); retrain it"
+        ) from exc
+
+
+def public_reason(message: str, settings: ApiSettings) -> str:
+    """An artifact error as clients may see it: paths relative to the models folder, none of the server's.
+
+    The full message stays in the server's log.
+    """
+    for root in sorted({str(settings.models_dir.resolve()), str(settings.models_dir)}, key=len, reverse=True):
+        message = message.replace(root.rstrip("/") + "/", "").replace(root, "models_dir")
+    return _ABSOLUTE_PATH.sub(lambda m: Path(m.group(0)).name or "/", message)
+
+
+# An absolute path left in a message (a temp file, a library's install folder): only its last part is shown.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/[^\s'\",;:()\[\]]+")
 
 
 @asynccontextmanager
@@ -93,7 +124,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("serving model %s (%s)", state.model.bundle.version, state.model.bundle.serving_format)
     except ArtifactError as exc:
         # Stay up so /health answers and /ready explains; a reload can bring the model in later.
-        state.load_error = str(exc)
+        state.load_error = public_reason(str(exc), settings)
         log.error("no model loaded: %s", exc)
     app.state.uplift = state
     # XGBoost (large batches only) and scipy.special (the bandit's posteriors) load after start-up:

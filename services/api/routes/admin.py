@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from services.api.deps import ApiKey, StateDep
-from services.api.state import load_model
+from services.api.state import load_model, log, public_reason
 from shared.artifacts import ArtifactError
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[ApiKey])
@@ -15,13 +15,16 @@ def reload(state: StateDep) -> dict[str, str | None]:
     with state.reload_lock:
         previous = state.model.bundle.version if state.model else None
         try:
-            fresh = load_model(state.settings)
             # All of the new version is read and checked before it replaces the old one.
-            fresh.bundle.load_boosters()
+            fresh = load_model(state.settings, boosters=True)
         except ArtifactError as exc:
+            log.error("reload refused, still serving %s: %s", previous, exc)
+            reason = public_reason(str(exc), state.settings)
             raise HTTPException(
                 409,
-                detail=[{"field": "models_dir", "rule": f"reload refused, still serving {previous}: {exc}"}],
+                detail=[
+                    {"field": "models_dir", "rule": f"reload refused, still serving {previous}: {reason}"}
+                ],
             ) from None
         state.model = fresh
         state.load_error = None
