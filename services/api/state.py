@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import re
@@ -14,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from services.api.reload_sync import ReloadSync
 from services.api.settings import ApiSettings
 from services.api.store_guard import StoreGuard
 from shared.artifacts import ArtifactError
@@ -44,6 +46,8 @@ class AppState:
     predict_batches: Any = None
     optimize_batches: Any = None
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
+    # The other workers' reloads reach this one through it (services.api.reload_sync).
+    sync: ReloadSync | None = None
 
 
 def model_priors(bundle: ModelBundle, strength: float) -> dict[tuple[str, str], tuple[float, float]]:
@@ -127,6 +131,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.load_error = public_reason(str(exc), settings)
         log.error("no model loaded: %s", exc)
     app.state.uplift = state
+    state.sync = ReloadSync(settings.data_dir)
+    state.sync.report(state.model.bundle.version if state.model else None, state.load_error)
+    follower = asyncio.create_task(_follow_reloads(state, state.sync), name="follow-reloads")
     # XGBoost (large batches only) and scipy.special (the bandit's posteriors) load after start-up:
     # together ~0.6 s that /ready need not wait for. A request that needs them sooner waits for
     # the import lock or the booster lock, and nothing is served unchecked (see shared.bundle).
@@ -138,5 +145,37 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        follower.cancel()
+        state.sync.leave()
         guard.close()
         store.close()
+
+
+def reload_now(state: AppState) -> LoadedModel:
+    """Load and check all of the current version, then serve it (under the reload lock)."""
+    with state.reload_lock:
+        fresh = load_model(state.settings, boosters=True)
+        state.model = fresh
+        state.load_error = None
+    return fresh
+
+
+async def _follow_reloads(state: AppState, sync: ReloadSync) -> None:
+    """Reload when another worker published a new generation; report what this worker serves then."""
+    while True:
+        await asyncio.sleep(sync.poll_s)
+        try:
+            if not sync.changed():
+                continue
+            generation = sync.read_generation()
+            try:
+                fresh = await asyncio.to_thread(reload_now, state)
+            except ArtifactError as exc:
+                log.error("reload of generation %d refused, serving what it served: %s", generation, exc)
+                current = state.model.bundle.version if state.model else None
+                sync.report(current, public_reason(str(exc), state.settings), generation)
+                continue
+            log.info("generation %d: serving %s", generation, fresh.bundle.version)
+            sync.report(fresh.bundle.version, None, generation)
+        except Exception:  # the follower must outlive any one bad look at the files
+            log.exception("following reloads failed; trying again")
