@@ -34,7 +34,6 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
-    from services.api.http_protocol import CoalescingHttpToolsProtocol
     from services.api.settings import ApiSettings
 
     try:
@@ -53,7 +52,6 @@ def serve(
         workers=workers,
         log_level=log_level,
         access_log=False,
-        http=CoalescingHttpToolsProtocol,
         # Connections held per worker (idle or slow ones too); beyond it uvicorn answers 503.
         limit_concurrency=settings.max_connections,
         timeout_keep_alive=settings.keep_alive_timeout_s,
