@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
@@ -71,7 +74,18 @@ async def _client_gone(_: Request, __: Exception) -> Response:
 CLIENT_CLOSED_REQUEST = 499
 
 
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    """Starlette's and FastAPI's own errors (404, 405, an unreadable body) in the same {field, rule} form."""
+    assert isinstance(exc, StarletteHTTPException)
+    detail: Any = exc.detail
+    if isinstance(detail, str):
+        field = "body" if exc.status_code == 400 else "path" if exc.status_code in (404, 405) else "request"
+        detail = [{"field": field, "rule": detail}]
+    return JSONResponse(status_code=exc.status_code, content={"detail": detail}, headers=exc.headers)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(RequestBodyTimeout, _body_timeout)
     app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(StoreUnavailable, _store_unavailable)

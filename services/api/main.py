@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from services.api import body, errors
+from services.api import body, errors, openapi_errors, openapi_features
 from services.api.limits import RequestLimits
 from services.api.metrics import ObserveAndLimit
 from services.api.routes import (
@@ -38,6 +38,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     body.install(app)
+    openapi_errors.install(app)  # after body's: documents the errors of the raw-body routes too
+    openapi_features.install(app)
     for r in (predict, optimize, recommend, feedback, bandit, model, health, admin, metrics, experiments):
         app.include_router(r.router)
     if settings.cors_origins:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 
 from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from services.api.metrics import REGISTRY
@@ -10,7 +11,7 @@ from services.api.metrics import REGISTRY
 router = APIRouter(tags=["ops"])
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 def metrics() -> Response:
     """Prometheus exposition: request counts and latency per route, assignments and rewards per arm.
 
