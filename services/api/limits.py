@@ -97,8 +97,11 @@ class RequestLimits:
             nonlocal done
             if done:
                 return await receive()
+            # asyncio.timeout, not wait_for: wait_for wraps the read in a task of its own, a cost
+            # every request would pay for a timeout that almost never fires.
             try:
-                message = await asyncio.wait_for(receive(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    message = await receive()
             except TimeoutError:
                 raise RequestBodyTimeout(timeout_s) from None
             if message["type"] != "http.request" or not message.get("more_body", False):

@@ -87,7 +87,8 @@ class StoreGuard:
             self._probing[writes], self._last_probe[writes], probe = True, now, True
         loop = asyncio.get_running_loop()
         try:
-            result = await asyncio.wait_for(loop.run_in_executor(self._pool, fn), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                result = await loop.run_in_executor(self._pool, fn)
         except TimeoutError:
             self._went_down(f"{what} took longer than {self.timeout_s:g} s", writes)
             raise self._unavailable(
