@@ -45,8 +45,17 @@ class Window:
     def __init__(self) -> None:
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
+        self.rss_mb = 0.0
+        self.store_mb = 0.0
+        self.assignments = 0
 
-    def line(self, minute: int, pid: int, store: Path) -> dict[str, Any]:
+    def sample(self, pid: int, store: Path) -> None:
+        """The server's RSS and the store's size, taken as this minute ends."""
+        self.rss_mb = round(rss_mb(pid), 1)
+        self.store_mb = round(store_bytes(store) / 2**20, 2)
+        self.assignments = assignments(store)
+
+    def line(self, minute: int) -> dict[str, Any]:
         requests = sum(len(v) for v in self.latency.values())
         p99 = {k: round(float(np.quantile(v, 0.99)) * 1e3, 2) for k, v in sorted(self.latency.items()) if v}
         return {
@@ -55,9 +64,9 @@ class Window:
             "errors": sum(self.errors.values()),
             "errors_by_route": dict(self.errors),
             "p99_ms": p99,
-            "rss_mb": round(rss_mb(pid), 1),
-            "store_mb": round(store_bytes(store) / 2**20, 2),
-            "assignments": assignments(store),
+            "rss_mb": self.rss_mb,
+            "store_mb": self.store_mb,
+            "assignments": self.assignments,
         }
 
 
@@ -188,8 +197,8 @@ def main() -> int:
         store = data_dir / "bandit.db"
         try:
             start = {"rss_mb": round(rss_mb(proc.pid), 1), "store_mb": round(store_bytes(store) / 2**20, 2)}
-            windows = asyncio.run(drive(url, users, args.minutes, args.clients, args.rate))
-            lines = [w.line(i + 1, proc.pid, store) for i, w in enumerate(windows)]
+            windows = asyncio.run(drive(url, users, args.minutes, args.clients, args.rate, proc.pid, store))
+            lines = [w.line(i + 1) for i, w in enumerate(windows)]
         finally:
             proc.terminate()
             proc.wait(10)

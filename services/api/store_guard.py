@@ -27,7 +27,7 @@ import redis
 T = TypeVar("T")
 log = logging.getLogger("uplift.api")
 
-# What a store raises when it, not the request, is at fault (RuntimeError: a closed SQLite store).
+# What a store raises when it, not the request, is at fault (a refused connection, a lock, a timeout).
 STORE_ERRORS: tuple[type[BaseException], ...] = (
     redis.RedisError,
     sqlite3.OperationalError,
