@@ -139,13 +139,22 @@ async def _call(
     return (await http.get(f"/{route}")).status_code, []
 
 
+async def sampler(windows: list[Window], t0: float, pid: int, store: Path) -> None:
+    for i, window in enumerate(windows):
+        await asyncio.sleep(max(0.0, t0 + 60 * (i + 1) - time.monotonic()))
+        await asyncio.to_thread(window.sample, pid, store)
+
+
 async def drive(
-    url: str, users: list[dict[str, Any]], minutes: int, clients: int, rate: float
+    url: str, users: list[dict[str, Any]], minutes: int, clients: int, rate: float, pid: int, store: Path
 ) -> list[Window]:
     windows = [Window() for _ in range(minutes)]
     t0 = time.monotonic()
     stop_at = t0 + 60 * minutes
-    await asyncio.gather(*(client(url, users, rate / clients, stop_at, windows, t0) for _ in range(clients)))
+    await asyncio.gather(
+        sampler(windows, t0, pid, store),
+        *(client(url, users, rate / clients, stop_at, windows, t0) for _ in range(clients)),
+    )
     return windows
 
 
