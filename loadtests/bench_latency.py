@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shared.artifacts import current_version
+
 TICKS = os.sysconf("SC_CLK_TCK")
 POLICY = {"budget": 1e9, "cost_per_treatment": 0.5, "value_per_conversion": 20.0}
 TARGETS = {
@@ -152,7 +154,7 @@ def batch_counts(port: int) -> tuple[float, float]:
 
 
 def users_from(models: Path, n: int) -> list[dict[str, Any]]:
-    version = (models / "CURRENT").read_text().strip()
+    version = current_version(models)
     manifest = json.loads((models / version / "manifest.json").read_text())
     names = [f["name"] for f in manifest["features"]["features"]]
     frame = pd.read_parquet(models / version / "holdout_sample.parquet").head(n)

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shared.artifacts import current_version
+
 TARGETS = {
     # Issue 13: the default run now cross-fits and chooses among six learners.
     "wall_s": 120.0,
@@ -46,7 +48,7 @@ def run(rows: int, seed: int, out: Path) -> dict[str, Any]:
     # ru_maxrss of children is in KiB on Linux: the largest resident set any child reached.
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak_kib = usage.ru_maxrss
-    version = (out / "CURRENT").read_text().strip()
+    version = current_version(out)
     evaluation = json.loads((out / version / "evaluation.json").read_text())
     arm = next(iter(evaluation["arms"].values()))
     seg = evaluation["segments"]

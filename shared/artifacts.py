@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from shared.schema import FeatureSchema
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 POINTER = "CURRENT"
+_DIGEST_TAG = "manifest-sha256"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class ArtifactError(RuntimeError):
@@ -190,10 +193,16 @@ def publish(
 
 
 def set_current(models_dir: Path, version: str) -> None:
-    """Atomically point ``CURRENT`` at a version (after verifying it)."""
+    """Atomically point ``CURRENT`` at a version (after verifying it), with its manifest's sha256.
+
+    The pointer is two lines, ``<version>`` and ``manifest-sha256 <hex>``: the manifest carries every
+    other file's checksum, and the pointer the manifest's, so no file of the version can change
+    unnoticed, the manifest included.
+    """
     verify(Path(models_dir) / version)
+    digest = sha256_file(Path(models_dir) / version / MANIFEST)
     tmp = Path(models_dir) / f".{POINTER}.{uuid.uuid4().hex}"
-    tmp.write_text(version + "\n")
+    tmp.write_text(f"{version}\n{_DIGEST_TAG} {digest}\n")
     with tmp.open("rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, Path(models_dir) / POINTER)
@@ -201,16 +210,30 @@ def set_current(models_dir: Path, version: str) -> None:
 
 
 def current_version(models_dir: Path) -> str:
+    return read_pointer(models_dir)[0]
+
+
+def read_pointer(models_dir: Path) -> tuple[str, str | None]:
+    """The current version and its manifest's sha256 (None in a one-line pointer of an older build)."""
     pointer = Path(models_dir) / POINTER
     if not pointer.exists():
         raise ArtifactError(
             f"no current model in {models_dir} (no {POINTER} file); "
             f"run `uplift train --out {models_dir}` first"
         )
-    version = pointer.read_text().strip()
-    if not version or "/" in version or version.startswith("."):
+    lines = pointer.read_text().strip().splitlines()
+    version = lines[0].strip() if lines else ""
+    if not version or "/" in version or "\\" in version or version.startswith("."):
         raise ArtifactError(f"{pointer} is malformed ({version!r}); point it at a version folder or retrain")
-    return version
+    if len(lines) == 1:
+        return version, None
+    tag, _, digest = lines[1].strip().partition(" ")
+    if len(lines) > 2 or tag != _DIGEST_TAG or not _HEX64.fullmatch(digest):
+        raise ArtifactError(
+            f"{pointer} is malformed (second line must be '{_DIGEST_TAG} <64 hex digits>'); "
+            "point it at a version folder again or retrain"
+        )
+    return version, digest
 
 
 def read_manifest(version_dir: Path) -> Manifest:
@@ -235,11 +258,20 @@ def read_manifest(version_dir: Path) -> Manifest:
         ) from exc
 
 
-def verify(version_dir: Path) -> Manifest:
-    """Check the manifest and every listed file's checksum; return the manifest."""
+def verify(version_dir: Path, manifest_digest: str | None = None) -> Manifest:
+    """Check the manifest (against ``manifest_digest`` when given) and every listed file; return it.
+
+    Every file the manifest names must lie inside the version folder (no absolute path, no ``..``,
+    no symlink out of it): a manifest is data, and must not make the loader read anything else.
+    """
     version_dir = Path(version_dir)
     if not version_dir.is_dir():
         raise ArtifactError(f"{version_dir} does not exist; retrain or fix the {POINTER} pointer")
+    if manifest_digest is not None and sha256_file_if_any(version_dir / MANIFEST) != manifest_digest:
+        raise ArtifactError(
+            f"{version_dir / MANIFEST}: sha256 does not match the one in {POINTER} (corrupt or edited); "
+            "retrain this version"
+        )
     manifest = read_manifest(version_dir)
     if not manifest.files:
         raise ArtifactError(f"{version_dir}: manifest lists no files; the artifact is incomplete, retrain it")
@@ -249,6 +281,12 @@ def verify(version_dir: Path) -> Manifest:
         raise ArtifactError(
             f"{version_dir}: manifest names {unchecked} without a checksum (edited manifest); retrain it"
         )
+    root = version_dir.resolve()
+    for rel in [*manifest.files, *manifest.model_files()]:
+        if not _inside(root, rel):
+            raise ArtifactError(
+                f"{version_dir}: manifest names {rel!r}, outside the version folder (edited manifest); retrain it"
+            )
     for rel, expected in manifest.files.items():
         path = version_dir / rel
         if not path.is_file():
@@ -261,9 +299,20 @@ def verify(version_dir: Path) -> Manifest:
 
 
 def resolve_current(models_dir: Path) -> tuple[Path, Manifest]:
-    version = current_version(models_dir)
+    version, manifest_digest = read_pointer(models_dir)
     version_dir = Path(models_dir) / version
-    return version_dir, verify(version_dir)
+    return version_dir, verify(version_dir, manifest_digest)
+
+
+def _inside(root: Path, rel: str) -> bool:
+    """Whether ``rel`` names a path under ``root`` (``root`` resolved), symlinks followed."""
+    if not rel or Path(rel).is_absolute() or "\\" in rel or ".." in Path(rel).parts:
+        return False
+    return (root / rel).resolve().is_relative_to(root)
+
+
+def sha256_file_if_any(path: Path) -> str | None:
+    return sha256_file(path) if path.is_file() else None
 
 
 def write_json(path: Path, payload: Any) -> None:

@@ -10,7 +10,8 @@ request runs one loop turn later (microseconds), and a batch is never held back 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Generic, TypeVar
 
 J = TypeVar("J")
@@ -20,17 +21,28 @@ R = TypeVar("R")
 class LoopBatcher(Generic[J, R]):
     """Runs the jobs submitted in one event-loop turn together, ``max_jobs`` at a time.
 
-    ``run`` takes the jobs and returns one result per job, in order. If it raises, every job of that
-    batch gets the exception (a failed shared step, e.g. the commit, fails them all alike).
+    ``run`` takes the jobs and returns one result per job, in order (or a coroutine giving them,
+    for a run that awaits, e.g. a store call off the loop). A result that is an exception fails
+    that job alone. If ``run`` raises, the exception is about a shared step or about one job that
+    the run could not tell apart; so each job of the batch runs again on its own, and only the
+    jobs that fail alone fail. Exceptions in ``shared_errors`` (a store outage) are about no job:
+    they fail the whole batch at once, without the reruns.
     """
 
-    def __init__(self, run: Callable[[Sequence[J]], Sequence[R]], max_jobs: int) -> None:
+    def __init__(
+        self,
+        run: Callable[[Sequence[J]], Sequence[R | BaseException] | Awaitable[Sequence[R | BaseException]]],
+        max_jobs: int,
+        shared_errors: tuple[type[BaseException], ...] = (),
+    ) -> None:
         if max_jobs < 1:
             raise ValueError(f"max_jobs: must be at least 1, got {max_jobs}")
-        self.run = run  # also how a caller answers a job outside any batch
+        self.run = run
         self.max_jobs = max_jobs
+        self.shared_errors = shared_errors
         self._pending: list[tuple[J, asyncio.Future[R]]] = []
         self._scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()  # async runs in flight (the loop keeps weak refs)
         self.batches = 0  # runs so far, and the jobs they answered: the batching at a glance
         self.jobs = 0
 
@@ -42,6 +54,15 @@ class LoopBatcher(Generic[J, R]):
             self._scheduled = True
             loop.call_soon(self._flush)
         return await future
+
+    async def run_one(self, job: J) -> R:
+        """One job outside any batch (a large request), with the same failure rules."""
+        out = self.run([job])
+        results = await out if inspect.isawaitable(out) else out
+        result = _checked(results, 1)[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     def _flush(self) -> None:
         batch, rest = self._pending[: self.max_jobs], self._pending[self.max_jobs :]
@@ -57,14 +78,65 @@ class LoopBatcher(Generic[J, R]):
         self.batches += 1
         self.jobs += len(live)
         try:
-            results = self.run([job for job, _ in live])
-            if len(results) != len(live):
-                raise RuntimeError(f"batch run returned {len(results)} results for {len(live)} jobs")
+            out = self.run([job for job, _ in live])
+            if inspect.isawaitable(out):
+                self._spawn(self._settle_later(live, out))
+                return
+            results = _checked(out, len(live))
         except Exception as exc:
-            for _, fut in live:
-                if not fut.done():
-                    fut.set_exception(exc)
+            self._failed(live, exc)
             return
-        for (_, fut), result in zip(live, results, strict=True):
-            if not fut.done():
-                fut.set_result(result)
+        _deliver(live, results)
+
+    def _failed(self, live: list[tuple[J, asyncio.Future[R]]], exc: Exception) -> None:
+        if isinstance(exc, self.shared_errors) or len(live) == 1:
+            _fail(live, exc)
+        else:  # the rare path: each job again, on its own, so that only the culprit fails
+            self._spawn(self._settle_alone(live))
+
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _settle_later(
+        self, live: list[tuple[J, asyncio.Future[R]]], out: Awaitable[Sequence[R | BaseException]]
+    ) -> None:
+        try:
+            results = _checked(await out, len(live))
+        except Exception as exc:
+            self._failed(live, exc)
+            return
+        _deliver(live, results)
+
+    async def _settle_alone(self, live: list[tuple[J, asyncio.Future[R]]]) -> None:
+        for job, fut in live:
+            if fut.done():
+                continue
+            try:
+                result: R | BaseException = await self.run_one(job)
+            except Exception as exc:
+                result = exc
+            _deliver([(job, fut)], [result])
+
+
+def _checked(results: Sequence[R | BaseException], n: int) -> Sequence[R | BaseException]:
+    if len(results) != n:
+        raise RuntimeError(f"batch run returned {len(results)} results for {n} jobs")
+    return results
+
+
+def _fail(live: Sequence[tuple[object, asyncio.Future[R]]], exc: BaseException) -> None:
+    for _, fut in live:
+        if not fut.done():
+            fut.set_exception(exc)
+
+
+def _deliver(live: Sequence[tuple[object, asyncio.Future[R]]], results: Sequence[object]) -> None:
+    for (_, fut), result in zip(live, results, strict=True):
+        if fut.done():
+            continue
+        if isinstance(result, BaseException):
+            fut.set_exception(result)
+        else:
+            fut.set_result(result)  # type: ignore[arg-type]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -32,15 +34,16 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
-    from services.api.http_protocol import CoalescingHttpToolsProtocol
     from services.api.settings import ApiSettings
 
     try:
-        ApiSettings()
+        settings = ApiSettings()
     except ValidationError as exc:
         err = exc.errors()[0]
         typer.echo(f"error: UPLIFT_{str(err['loc'][0]).upper()}: {err['msg']}", err=True)
         raise typer.Exit(2) from exc
+    if workers > 1:
+        _share_metrics(settings.data_dir)
     uvicorn.run(
         "services.api.main:app",
         factory=True,
@@ -49,8 +52,25 @@ def serve(
         workers=workers,
         log_level=log_level,
         access_log=False,
-        http=CoalescingHttpToolsProtocol,
+        # Connections held per worker (idle or slow ones too); beyond it uvicorn answers 503.
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=settings.keep_alive_timeout_s,
     )
+
+
+def _share_metrics(data_dir: Path) -> None:
+    """Prometheus multiprocess mode: each worker writes its samples to files /metrics sums.
+
+    Without it /metrics showed the one worker that answered the scrape. The folder is emptied at
+    start, as prometheus-client requires (old files would count again); an operator's own
+    PROMETHEUS_MULTIPROC_DIR is used as given.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    folder = data_dir / "prometheus"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder.resolve())
 
 
 def register(app: typer.Typer) -> None:

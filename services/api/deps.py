@@ -9,7 +9,8 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import APIKeyHeader
 
 from services.api.state import AppState, LoadedModel
 from shared.bandit import BanditStore
@@ -29,7 +30,11 @@ def state_of(request: Request) -> AppState:
 def require_model(state: AppState) -> LoadedModel:
     """The serving model, or 503 with the reason (hot routes call this instead of a second dependency)."""
     if state.model is None:
-        raise HTTPException(status_code=503, detail=f"no model loaded: {state.load_error}")
+        raise HTTPException(
+            status_code=503,
+            detail=[{"field": "model", "rule": f"no model loaded: {state.load_error}"}],
+            headers={"Retry-After": "5"},
+        )
     return state.model
 
 
@@ -41,14 +46,26 @@ async def get_store(state: Annotated[AppState, Depends(get_state)]) -> BanditSto
     return state.store
 
 
+# Documented as the API's security scheme; checked only when the server has a key configured.
+_API_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="ApiKey",
+    description="Required on writes and admin routes when the server has UPLIFT_API_KEY set.",
+    auto_error=False,
+)
+
+
 async def require_api_key(
     state: Annotated[AppState, Depends(get_state)],
-    x_api_key: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Depends(_API_KEY_HEADER)] = None,
 ) -> None:
     expected = state.settings.api_key
     if expected is None:
         return
-    if x_api_key is None or not secrets.compare_digest(x_api_key, expected.get_secret_value()):
+    # Bytes, not str: compare_digest refuses a non-ASCII str (a TypeError, so a 500), and a header
+    # may carry any byte (Starlette hands it over decoded as latin-1).
+    given = None if x_api_key is None else x_api_key.encode("utf-8", "surrogateescape")
+    if given is None or not secrets.compare_digest(given, expected.get_secret_value().encode("utf-8")):
         raise HTTPException(
             status_code=401, detail=[{"field": "header.x-api-key", "rule": "missing or wrong API key"}]
         )

@@ -13,7 +13,7 @@ MAX_VARIANTS = 50
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class VariantCounts(_Strict):
@@ -45,7 +45,9 @@ _EXAMPLE: dict[str, Any] = {
 
 
 class AnalyzeRequest(_Strict):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [_EXAMPLE]})
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False, strict=True, json_schema_extra={"examples": [_EXAMPLE]}
+    )
     metric_type: Literal["binary", "continuous"]
     metric: str = Field(
         default="metric", min_length=1, max_length=200, description="Name shown in the report."

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from services.api import body, errors
+from services.api import body, errors, openapi_errors, openapi_features
+from services.api.limits import RequestLimits
 from services.api.metrics import ObserveAndLimit
 from services.api.routes import (
     admin,
@@ -37,10 +38,18 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     body.install(app)
+    openapi_errors.install(app)  # after body's: documents the errors of the raw-body routes too
+    openapi_features.install(app)
     for r in (predict, optimize, recommend, feedback, bandit, model, health, admin, metrics, experiments):
         app.include_router(r.router)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])
+    app.add_middleware(
+        RequestLimits,
+        max_concurrent=settings.max_concurrent_requests,
+        body_timeout_s=settings.body_read_timeout_s,
+    )
+    # Added last, so outermost: it counts what the limits refuse too.
     app.add_middleware(ObserveAndLimit, max_body_bytes=settings.max_body_bytes)
     return app
 

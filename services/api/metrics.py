@@ -62,11 +62,14 @@ class ObserveAndLimit:
                 REQUESTS.labels("unmatched", scope["method"], "413").inc()
                 return
         seen = 0
-        status = {"code": 500}
+        status = {"code": 500, "started": 0}
+        gone = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, gone
             message = await receive()
+            if message["type"] == "http.disconnect" and not status["started"]:
+                gone = True
             seen += len(message.get("body", b""))
             if seen > limit:
                 from services.api.errors import PayloadTooLargeError
@@ -75,8 +78,8 @@ class ObserveAndLimit:
             return message
 
         async def observed_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+            if message["type"] == "http.response.start" and not gone:
+                status["code"], status["started"] = message["status"], 1
             await send(message)
 
         start = time.perf_counter()
@@ -85,7 +88,10 @@ class ObserveAndLimit:
         finally:
             elapsed = time.perf_counter() - start
             route: Any = scope.get("route")
-            key = (getattr(route, "path", "unmatched"), scope["method"], status["code"])
+            # A client that left before its answer was sent closed the request: 499, not a 5xx/4xx
+            # of ours (FastAPI turns a body cut short into a 400, Starlette's error middleware a 500).
+            code = 499 if gone else status["code"]
+            key = (getattr(route, "path", "unmatched"), scope["method"], code)
             children = self._children.get(key)
             if children is None:
                 path, method, code = key

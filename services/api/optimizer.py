@@ -8,6 +8,7 @@ would have got on its own.
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 import time
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from services.api.metrics import ASSIGNMENTS, OPTIMIZE_BATCH
 from services.api.schemas import OptimizeRequest, Policy
@@ -26,6 +28,8 @@ from services.api.state import AppState, LoadedModel
 from shared.bandit import Assignment, BetaPosterior, ThompsonArms, new_assignment_ids, thompson_arms
 from shared.bundle import ModelBundle
 from shared.policy import totals
+
+log = logging.getLogger("uplift.api")
 
 # Distinct (segment, feedback counts, value, cost) keys kept per model before starting over.
 ARMS_CACHE_SIZE = 4096
@@ -38,19 +42,48 @@ class OptimizeJob:
     X: np.ndarray  # the users, encoded (bad input was refused before the job existed)
 
 
-def answer(state: AppState, jobs: Sequence[OptimizeJob]) -> list[Response]:
-    """One response per job: users scored together per model, every assignment committed at once."""
-    counts = state.store.counts()
-    decided = [_decide(job, s, counts, state.settings.top_k) for job, s in score_jobs(jobs)]
-    records = [r for _, rs in decided for r in rs]
-    # Persisted before any answer leaves, so feedback for any returned id is always found.
-    state.store.record_assignments(records)
+async def answer(
+    state: AppState, jobs: Sequence[OptimizeJob], inline: bool = True
+) -> list[Response | Exception]:
+    """One response per job: users scored together per model, every assignment committed at once.
+
+    The store is read and written through the guard (off the loop, bounded in time); the decisions
+    run on the loop for the small batched requests (``inline``) and in the pool for a large one.
+    A job whose decision fails gets its exception as its result: it never fails the others.
+    """
+    store = state.store
+    counts = store.cached_counts()
+    if counts is None:
+        counts = await state.guard.call(store.counts, "counts")
+    top_k = state.settings.top_k
+
+    def decide_all() -> list[tuple[dict[str, Any], list[Assignment]] | Exception]:
+        return [_decide_alone(job, s, counts, top_k) for job, s in score_jobs(jobs)]
+
+    decided = decide_all() if inline else await run_in_threadpool(decide_all)
+    records = [r for d in decided if not isinstance(d, Exception) for r in d[1]]
+    if records:
+        # Persisted before any answer leaves, so feedback for any returned id is always found.
+        await state.guard.call(lambda: store.record_assignments(records), "record_assignments", writes=True)
     for r in records:
         ASSIGNMENTS.labels(r.context, r.arm).inc()
     OPTIMIZE_BATCH.observe(len(jobs))
     # Plain JSON, like /predict: OptimizeResponse documents the shape; re-validating our own numbers
     # would cost more than the scoring.
-    return [Response(orjson.dumps(payload), media_type="application/json") for payload, _ in decided]
+    return [
+        d if isinstance(d, Exception) else Response(orjson.dumps(d[0]), media_type="application/json")
+        for d in decided
+    ]
+
+
+def _decide_alone(
+    job: OptimizeJob, s: Scores, counts: dict[tuple[str, str], tuple[int, int]], default_top_k: int
+) -> tuple[dict[str, Any], list[Assignment]] | Exception:
+    try:
+        return _decide(job, s, counts, default_top_k)
+    except Exception as exc:  # this request's own failure: the batch's other requests go on
+        log.exception("an /optimize request failed while deciding (its batch was not affected)")
+        return exc
 
 
 def _decide(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from services.api.bounds import COST_RULE, MAX_BUDGET, MAX_MONEY, MIN_COST, MIN_VALUE
 
 _EXAMPLE_USER: dict[str, Any] = {
     "user_id": "u123",
@@ -16,8 +18,21 @@ _EXAMPLE_USER: dict[str, Any] = {
 }  # fmt: skip
 
 
+def _whole(v: Any) -> Any:
+    # JSON Schema counts 7.0 as an integer, and so may a client; strict mode still refuses true.
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+# Integer fields of the strict models: a whole float is taken, a boolean or a fraction is not.
+# (The bounds go before the validator, or the JSON schema loses them.)
+Seed = Annotated[int, Field(ge=0, le=2**63 - 1), BeforeValidator(_whole)]
+PolicyTopK = Annotated[int, Field(ge=1, le=100), BeforeValidator(_whole)]
+RecommendTopK = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_whole)]
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: no lax coercions (false for a seed, "3" for a count); a JSON int still fits a float.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class UserIn(Strict):
@@ -31,7 +46,9 @@ class UsersRequest(Strict):
 
 
 class PredictRequest(UsersRequest):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"users": [_EXAMPLE_USER]}]})
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [{"users": [_EXAMPLE_USER]}]}
+    )
     interval: float | None = Field(
         default=None,
         gt=0.0,
@@ -60,16 +77,29 @@ class PredictResponse(BaseModel):
 
 
 class Policy(Strict):
-    budget: float = Field(ge=0, description="Most that may be spent on treatments in this request.")
-    cost_per_treatment: float = Field(ge=0)
-    value_per_conversion: float = Field(gt=0)
-    seed: int | None = Field(default=None, ge=0, le=2**63 - 1, description="Seed of the Thompson draws.")
-    top_k: int | None = Field(default=None, ge=1, le=100)
+    budget: float = Field(
+        ge=0,
+        le=MAX_BUDGET,
+        allow_inf_nan=False,
+        description="Most that may be spent on treatments in this request.",
+    )
+    cost_per_treatment: float = Field(ge=0, le=MAX_MONEY, allow_inf_nan=False, description=f"{COST_RULE}.")
+    value_per_conversion: float = Field(ge=MIN_VALUE, le=MAX_MONEY, allow_inf_nan=False)
+    seed: Seed | None = Field(default=None, description="Seed of the Thompson draws.")
+    top_k: PolicyTopK | None = None
+
+    @field_validator("cost_per_treatment")
+    @classmethod
+    def _cost(cls, v: float) -> float:
+        if v != 0 and v < MIN_COST:
+            raise ValueError(COST_RULE)
+        return v
 
 
 class OptimizeRequest(UsersRequest):
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -121,7 +151,7 @@ class RecommendRequest(Strict):
     user_id: str = Field(min_length=1, max_length=200)
     features: dict[str, Any]
     candidates: list[str] | None = Field(default=None, min_length=1, max_length=10_000)
-    top_k: int = Field(default=10, ge=1, le=1000)
+    top_k: RecommendTopK = 10
 
 
 class ScoredItem(BaseModel):
@@ -137,7 +167,7 @@ class RecommendResponse(BaseModel):
 
 class FeedbackRequest(Strict):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"assignment_id": "…", "reward": 1}]}
+        extra="forbid", strict=True, json_schema_extra={"examples": [{"assignment_id": "…", "reward": 1}]}
     )
     assignment_id: str = Field(min_length=1, max_length=100)
     reward: Literal[0, 1]

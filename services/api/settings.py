@@ -19,12 +19,26 @@ class ApiSettings(BaseSettings):
     api_key: SecretStr | None = None
     max_batch: int = Field(default=1000, ge=1, le=100_000)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # Requests in flight per worker before a 503; connections per worker uvicorn holds (beyond: 503).
+    max_concurrent_requests: int = Field(default=256, ge=1, le=100_000)
+    max_connections: int = Field(default=1024, ge=1, le=1_000_000)
+    # Longest wait for the next piece of a request body (408 past it), and for an idle keep-alive client.
+    body_read_timeout_s: float = Field(default=10.0, gt=0, le=600, allow_inf_nan=False)
+    keep_alive_timeout_s: int = Field(default=5, ge=1, le=600)
+    # How long /admin/reload waits for the other workers to serve the new version before answering.
+    reload_wait_s: float = Field(default=15.0, ge=0, le=300, allow_inf_nan=False)
     cors_origins: list[str] = Field(default_factory=list)
     use_onnx: bool = True
     # Pseudo-observations behind the model's own prediction when it seeds a segment × arm posterior.
     prior_strength: float = Field(default=20.0, gt=0)
     top_k: int = Field(default=5, ge=1, le=100)
     max_sample_rows: int = Field(default=5000, ge=1)
+    # Longest a request waits for the bandit store; past it the route answers 503 with Retry-After.
+    store_timeout_s: float = Field(default=1.0, gt=0, le=30)
+    # Seconds a client is told to wait (Retry-After) while the store is out.
+    store_retry_after_s: int = Field(default=2, ge=1, le=300)
+    # Assignments (and so feedback for them) are kept this long, then deleted; counts keep what they taught.
+    assignment_retention_days: float = Field(default=30.0, gt=0, le=3650, allow_inf_nan=False)
 
     @field_validator("bandit_url")
     @classmethod

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import re
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 
+from services.api.reload_sync import ReloadSync
 from services.api.settings import ApiSettings
+from services.api.store_guard import StoreGuard
 from shared.artifacts import ArtifactError
 from shared.bandit import BanditStore, ThompsonArms, open_store, posterior
 from shared.bundle import ModelBundle
@@ -34,12 +39,15 @@ class LoadedModel:
 class AppState:
     settings: ApiSettings
     store: BanditStore
+    guard: StoreGuard  # every store call goes through it (off the loop, bounded in time)
     model: LoadedModel | None = None
     load_error: str | None = None
     # The batchers of /predict and /optimize (services.api.batching), made on first use.
     predict_batches: Any = None
     optimize_batches: Any = None
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
+    # The other workers' reloads reach this one through it (services.api.reload_sync).
+    sync: ReloadSync | None = None
 
 
 def model_priors(bundle: ModelBundle, strength: float) -> dict[tuple[str, str], tuple[float, float]]:
@@ -68,24 +76,64 @@ def _warm_up(state: AppState) -> None:
     gc.freeze()  # what the warm-up imported lives as long as the process too (see the lifespan)
 
 
-def load_model(settings: ApiSettings) -> LoadedModel:
-    bundle = ModelBundle.load_current(settings.models_dir, use_onnx=settings.use_onnx)
-    return LoadedModel(bundle=bundle, priors=model_priors(bundle, settings.prior_strength))
+def load_model(settings: ApiSettings, boosters: bool = False) -> LoadedModel:
+    """The current version, checked; ``boosters`` loads the XGBoost ones now too (a reload reads all).
+
+    Any failure is an ``ArtifactError``: a file of the wrong type under a valid checksum makes its
+    reader (ONNX Runtime, XGBoost, pyarrow) raise its own exception types, which are the artifact's
+    fault as much as a checksum mismatch is.
+    """
+    try:
+        bundle = ModelBundle.load_current(settings.models_dir, use_onnx=settings.use_onnx)
+        if boosters:
+            bundle.load_boosters()
+        return LoadedModel(bundle=bundle, priors=model_priors(bundle, settings.prior_strength))
+    except ArtifactError:
+        raise
+    except Exception as exc:
+        raise ArtifactError(
+            f"a file of the current version could not be read ({type(exc).__name__}: {exc}); retrain it"
+        ) from exc
+
+
+def public_reason(message: str, settings: ApiSettings) -> str:
+    """An artifact error as clients may see it: paths relative to the models folder, none of the server's.
+
+    The full message stays in the server's log.
+    """
+    for root in sorted({str(settings.models_dir.resolve()), str(settings.models_dir)}, key=len, reverse=True):
+        message = message.replace(root.rstrip("/") + "/", "").replace(root, "models_dir")
+    return _ABSOLUTE_PATH.sub(lambda m: Path(m.group(0)).name or "/", message)
+
+
+# An absolute path left in a message (a temp file, a library's install folder): only its last part is shown.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/[^\s'\",;:()\[\]]+")
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: ApiSettings = app.state.settings
-    store = open_store(settings.resolved_bandit_url(), namespace=settings.bandit_namespace)
-    state = AppState(settings=settings, store=store)
+    # A blocked store call gives up a little after the guard stopped waiting for it, so the
+    # guard's threads come back from a stopped store instead of piling up on it.
+    store = open_store(
+        settings.resolved_bandit_url(),
+        namespace=settings.bandit_namespace,
+        timeout_s=2 * settings.store_timeout_s,
+        assignment_retention_days=settings.assignment_retention_days,
+    )
+    guard = StoreGuard(settings.store_timeout_s, settings.store_retry_after_s)
+    state = AppState(settings=settings, store=store, guard=guard)
     try:
         state.model = load_model(settings)
         log.info("serving model %s (%s)", state.model.bundle.version, state.model.bundle.serving_format)
     except ArtifactError as exc:
         # Stay up so /health answers and /ready explains; a reload can bring the model in later.
-        state.load_error = str(exc)
+        state.load_error = public_reason(str(exc), settings)
         log.error("no model loaded: %s", exc)
     app.state.uplift = state
+    state.sync = ReloadSync(settings.data_dir)
+    state.sync.report(state.model.bundle.version if state.model else None, state.load_error)
+    follower = asyncio.create_task(_follow_reloads(state, state.sync), name="follow-reloads")
     # XGBoost (large batches only) and scipy.special (the bandit's posteriors) load after start-up:
     # together ~0.6 s that /ready need not wait for. A request that needs them sooner waits for
     # the import lock or the booster lock, and nothing is served unchecked (see shared.bundle).
@@ -97,4 +145,37 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        follower.cancel()
+        state.sync.leave()
+        guard.close()
         store.close()
+
+
+def reload_now(state: AppState) -> LoadedModel:
+    """Load and check all of the current version, then serve it (under the reload lock)."""
+    with state.reload_lock:
+        fresh = load_model(state.settings, boosters=True)
+        state.model = fresh
+        state.load_error = None
+    return fresh
+
+
+async def _follow_reloads(state: AppState, sync: ReloadSync) -> None:
+    """Reload when another worker published a new generation; report what this worker serves then."""
+    while True:
+        await asyncio.sleep(sync.poll_s)
+        try:
+            if not sync.changed():
+                continue
+            generation = sync.read_generation()
+            try:
+                fresh = await asyncio.to_thread(reload_now, state)
+            except ArtifactError as exc:
+                log.error("reload of generation %d refused, serving what it served: %s", generation, exc)
+                current = state.model.bundle.version if state.model else None
+                sync.report(current, public_reason(str(exc), state.settings), generation)
+                continue
+            log.info("generation %d: serving %s", generation, fresh.bundle.version)
+            sync.report(fresh.bundle.version, None, generation)
+        except Exception:  # the follower must outlive any one bad look at the files
+            log.exception("following reloads failed; trying again")

@@ -161,6 +161,9 @@ class RedisBanditStore:
     def counts(self) -> Counts:
         return self._cache.get(self._load_counts)
 
+    def cached_counts(self) -> Counts | None:
+        return self._cache.peek()
+
     def posteriors(
         self, prior: Prior | Mapping[tuple[str, str], Prior]
     ) -> dict[tuple[str, str], BetaPosterior]:

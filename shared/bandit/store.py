@@ -124,6 +124,9 @@ class BanditStore(Protocol):
     ) -> dict[tuple[str, str], BetaPosterior]:
         """Counts combined with a prior; see ``apply_prior``."""
 
+    def cached_counts(self) -> Counts | None:
+        """``counts()`` if this process holds a fresh copy, else None; never waits on the backend."""
+
     def ping(self) -> bool:
         """True when the backend answers."""
 
@@ -181,6 +184,14 @@ class CountsCache:
             if generation == self._generation and self.ttl_s > 0:
                 self._value, self._loaded_at = value, now
         return dict(value)
+
+    def peek(self) -> Counts | None:
+        """The cached counts while fresh, else None (no load: for a caller that must not block)."""
+        now = self._clock()
+        with self._lock:
+            if self._value is not None and now - self._loaded_at < self.ttl_s:
+                return dict(self._value)
+        return None
 
     def invalidate(self) -> None:
         with self._lock:

@@ -50,6 +50,8 @@ def test_missing_manifest_and_bad_format_version(trained_models, tmp_path):
     raw = json.loads((version_dir / "manifest.json").read_text())
     raw["format_version"] = 999
     (version_dir / "manifest.json").write_text(json.dumps(raw))
+    # A one-line pointer (an older build's) names no manifest checksum: the manifest's own checks run.
+    (copy / "CURRENT").write_text(version_dir.name + "\n")
     with pytest.raises(ArtifactError, match="format_version 999 is not supported"):
         ModelBundle.load_current(copy)
     (version_dir / "manifest.json").unlink()
@@ -95,7 +97,14 @@ def _save_manifest(version_dir: Path, raw: dict[str, Any]) -> None:
     raw["files"] = {
         rel: sha256_file(version_dir / rel) for rel in raw["files"] if (version_dir / rel).exists()
     }
+    _write_manifest(version_dir, raw)
+
+
+def _write_manifest(version_dir: Path, raw: dict[str, Any]) -> None:
+    """Write the manifest and point CURRENT at it with its new checksum, as a publish would."""
     (version_dir / "manifest.json").write_text(json.dumps(raw))
+    digest = sha256_file(version_dir / "manifest.json")
+    (version_dir.parent / "CURRENT").write_text(f"{version_dir.name}\nmanifest-sha256 {digest}\n")
 
 
 def test_ranker_onnx_is_published_checksummed_and_served(trained_models):
@@ -117,7 +126,7 @@ def test_edited_ranker_onnx_is_refused_by_checksum(trained_models, tmp_path):
 def test_manifest_naming_an_unchecksummed_ranker_onnx_is_refused(trained_models, tmp_path):
     version_dir, raw = _copy_current(trained_models, tmp_path)
     del raw["files"]["ranker.onnx"]
-    (version_dir / "manifest.json").write_text(json.dumps(raw))
+    _write_manifest(version_dir, raw)
     with pytest.raises(ArtifactError, match=r"names \['ranker\.onnx'\] without a checksum"):
         ModelBundle.load_current(version_dir.parent)
 
@@ -156,7 +165,7 @@ def test_manifest_from_before_the_ranker_onnx_still_loads(trained_models, tmp_pa
     del raw["ranker"]["onnx_file"]
     (version_dir / "ranker.onnx").unlink()
     del raw["files"]["ranker.onnx"]
-    (version_dir / "manifest.json").write_text(json.dumps(raw))
+    _write_manifest(version_dir, raw)
     bundle = ModelBundle.load_current(version_dir.parent)
     assert bundle.manifest.ranker.onnx_file is None
     # No ONNX ranker, but the parity reference: the pair scorer serves small calls.

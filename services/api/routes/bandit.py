@@ -1,19 +1,26 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import ModelDep, StateDep
 from services.api.schemas import ArmPosterior, BanditResponse
-from shared.bandit import BetaPosterior, expected_loss, prob_best
+from services.api.state import AppState, LoadedModel
+from shared.bandit import BetaPosterior, Counts, expected_loss, prob_best
 from shared.segments import SEGMENTS
 
 router = APIRouter(tags=["bandit"])
 
 
 @router.get("/bandit", response_model=BanditResponse)
-def bandit(model: ModelDep, state: StateDep) -> BanditResponse:
+async def bandit(model: ModelDep, state: StateDep) -> BanditResponse:
     """Per segment × arm: Beta posterior (model prior + feedback), mean, 95% interval, P(best), expected loss."""
-    counts = state.store.counts()
+    counts = await state.guard.call(state.store.counts, "counts")
+    # The posteriors' quadrature is CPU work of milliseconds: off the loop too.
+    return await run_in_threadpool(_report, model, state, counts)
+
+
+def _report(model: LoadedModel, state: AppState, counts: Counts) -> BanditResponse:
     out: list[ArmPosterior] = []
     for seg in SEGMENTS:
         arms = model.bundle.arms

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from services.api.deps import ApiKey, StoreDep
+from services.api.deps import ApiKey, StateDep
 from services.api.metrics import REWARDS
 from services.api.schemas import FeedbackRequest, FeedbackResponse
 from shared.bandit import UnknownAssignment
@@ -11,10 +11,17 @@ router = APIRouter(tags=["bandit"])
 
 
 @router.post("/feedback", response_model=FeedbackResponse, dependencies=[ApiKey])
-def feedback(body: FeedbackRequest, store: StoreDep) -> FeedbackResponse:
-    """Reward for an assignment: committed to the store before the 2xx; a repeat is a no-op."""
+async def feedback(body: FeedbackRequest, state: StateDep) -> FeedbackResponse:
+    """Reward for an assignment: committed to the store before the 2xx; a repeat is a no-op.
+
+    A 503 (store out or too slow) may still have applied the reward: send it again, a repeat is
+    answered as a duplicate.
+    """
+    store = state.store
     try:
-        result = store.record_reward(body.assignment_id, body.reward)
+        result = await state.guard.call(
+            lambda: store.record_reward(body.assignment_id, body.reward), "record_reward", writes=True
+        )
     except UnknownAssignment:
         raise HTTPException(
             404,

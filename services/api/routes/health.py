@@ -4,13 +4,15 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from services.api.deps import StateDep
+from services.api.store_guard import StoreUnavailable
+from shared.bandit import BanditStore
 
 router = APIRouter(tags=["ops"])
 
 
 @router.get("/health")
 async def health() -> dict[str, str]:
-    """Alive: the process answers (says nothing about the model)."""
+    """Alive: the process answers (says nothing about the model, and never touches the store)."""
     return {"status": "ok"}
 
 
@@ -19,9 +21,13 @@ async def ready(state: StateDep) -> JSONResponse:
     """Ready: a model is loaded and the bandit store answers; otherwise 503 with the reason."""
     if state.model is None:
         return JSONResponse(status_code=503, content={"status": "not ready", "reason": state.load_error})
-    if not state.store.ping():
+    try:
+        await state.guard.call(lambda: _ping(state.store), "ping")
+    except StoreUnavailable as exc:
         return JSONResponse(
-            status_code=503, content={"status": "not ready", "reason": "bandit store does not answer"}
+            status_code=503,
+            content={"status": "not ready", "reason": exc.rule},
+            headers={"Retry-After": str(exc.retry_after_s)},
         )
     b = state.model.bundle
     return JSONResponse(
@@ -33,3 +39,8 @@ async def ready(state: StateDep) -> JSONResponse:
             "store": state.store.backend,
         }
     )
+
+
+def _ping(store: BanditStore) -> None:
+    if not store.ping():
+        raise ConnectionError("the bandit store does not answer a ping")

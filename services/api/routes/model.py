@@ -6,6 +6,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 
+from services.api.bounds import COST_RULE, MAX_BUDGET, MAX_MONEY, MIN_VALUE, check_cost
 from services.api.deps import ModelDep, StateDep
 from shared.metrics import qini_curve, uplift_curve
 from shared.policy import budget_mask, evaluate_policy, policy_curve
@@ -72,13 +73,21 @@ def sample(
 @router.get("/policy-curve")
 def curve(
     model: ModelDep,
-    value_per_conversion: Annotated[float, Query(gt=0)] = 20.0,
-    cost_per_treatment: Annotated[float, Query(ge=0)] = 1.0,
-    lower: Annotated[float | None, Query()] = None,
-    upper: Annotated[float | None, Query()] = None,
+    value_per_conversion: Annotated[float, Query(ge=MIN_VALUE, le=MAX_MONEY, allow_inf_nan=False)] = 20.0,
+    cost_per_treatment: Annotated[
+        float, Query(ge=0, le=MAX_MONEY, allow_inf_nan=False, description=f"{COST_RULE}.")
+    ] = 1.0,
+    lower: Annotated[float | None, Query(ge=-1e6, le=1e6, allow_inf_nan=False)] = None,
+    upper: Annotated[float | None, Query(ge=-1e6, le=1e6, allow_inf_nan=False)] = None,
     points: Annotated[int, Query(ge=2, le=1001)] = 101,
     budget: Annotated[
-        float | None, Query(ge=0, description="Spend cap over the sample; marks the policy's cut-off.")
+        float | None,
+        Query(
+            ge=0,
+            le=MAX_BUDGET,
+            allow_inf_nan=False,
+            description="Spend cap over the sample; marks the policy's cut-off.",
+        ),
     ] = None,
 ) -> dict[str, Any]:
     """Profit and ROI against the share targeted, on the held-out sample, with its segment mix.
@@ -86,6 +95,7 @@ def curve(
     With ``budget``, also the policy's own cut-off (positive expected profit, best first, within
     the budget) and its totals against treating everyone and treating as many users at random.
     """
+    check_cost(cost_per_treatment)
     b = model.bundle
     frame = _sample(model, 10**9)
     if frame.empty:

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from services.api.batching import LoopBatcher
 from services.api.body import json_body
@@ -10,6 +13,7 @@ from services.api.optimizer import OptimizeJob, answer
 from services.api.schemas import OptimizeRequest, OptimizeResponse
 from services.api.scoring import BATCH_MAX_JOBS, answer_request
 from services.api.state import AppState
+from services.api.store_guard import StoreUnavailable
 
 router = APIRouter(tags=["policy"], route_class=DirectRoute)
 
@@ -25,11 +29,22 @@ async def optimize(request: Request) -> Response:
     """
     # (Ranking on a second thread was measured too: the ranker releases the GIL, but the hand-offs
     # cost more CPU than the overlap saved.)
-    return await answer_request(request, OptimizeRequest, _batcher, OptimizeJob)
+    return await answer_request(request, OptimizeRequest, _batcher, OptimizeJob, _alone)
+
+
+async def _alone(state: AppState, make: Callable[[], OptimizeJob]) -> Response:
+    """A large request: encoded and decided in the thread pool, the store through its guard."""
+    job = await run_in_threadpool(make)
+    result = (await answer(state, [job], inline=False))[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def _batcher(state: AppState) -> LoopBatcher[OptimizeJob, Response]:
     if state.optimize_batches is None:  # one per app; the event loop is its only user
-        state.optimize_batches = LoopBatcher(lambda jobs: answer(state, jobs), BATCH_MAX_JOBS)
+        state.optimize_batches = LoopBatcher(
+            lambda jobs: answer(state, jobs), BATCH_MAX_JOBS, shared_errors=(StoreUnavailable,)
+        )
     batcher: LoopBatcher[OptimizeJob, Response] = state.optimize_batches
     return batcher

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import orjson
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from services.api.batching import LoopBatcher
 from services.api.body import json_body
@@ -28,7 +29,7 @@ class PredictJob:
 @router.post("/predict", response_model=PredictResponse, openapi_extra=json_body(PredictRequest))
 async def predict(request: Request) -> Response:
     """CATE, outcome probabilities and segment for one user or a bounded batch."""
-    return await answer_request(request, PredictRequest, _batcher, _job)
+    return await answer_request(request, PredictRequest, _batcher, _job, _alone)
 
 
 def _job(body: PredictRequest, model: LoadedModel, X: np.ndarray) -> PredictJob:
@@ -40,6 +41,14 @@ def _job(body: PredictRequest, model: LoadedModel, X: np.ndarray) -> PredictJob:
     return PredictJob(body, model, X)
 
 
+async def _alone(_: AppState, make: Callable[[], PredictJob]) -> Response:
+    """A large request: encoded and scored in the thread pool, in one hop, so the loop stays free."""
+    result = await run_in_threadpool(lambda: answer([make()])[0])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
 def _batcher(state: AppState) -> LoopBatcher[PredictJob, Response]:
     if state.predict_batches is None:  # one per app; the event loop is its only user
         state.predict_batches = LoopBatcher(answer, BATCH_MAX_JOBS)
@@ -47,9 +56,16 @@ def _batcher(state: AppState) -> LoopBatcher[PredictJob, Response]:
     return batcher
 
 
-def answer(jobs: Sequence[PredictJob]) -> list[Response]:
+def answer(jobs: Sequence[PredictJob]) -> list[Response | Exception]:
     """One response per job; the users of jobs on the same model are scored in one call."""
-    return [_response(job, s) for job, s in score_jobs(jobs)]
+    return [_response_alone(job, s) for job, s in score_jobs(jobs)]
+
+
+def _response_alone(job: PredictJob, s: Scores) -> Response | Exception:
+    try:
+        return _response(job, s)
+    except Exception as exc:  # this request's own failure: the batch's other requests go on
+        return exc
 
 
 def _response(job: PredictJob, s: Scores) -> Response:

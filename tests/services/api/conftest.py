@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from services.api.main import create_app
@@ -48,10 +49,18 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def running(
-    argv: list[str], env: dict[str, str], health_url: str, timeout_s: float = 30.0
+    argv: list[str],
+    env: dict[str, str],
+    health_url: str,
+    timeout_s: float = 30.0,
+    log_path: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A real child process, yielded once ``health_url`` answers 200, and stopped afterwards."""
-    proc = subprocess.Popen(argv, env={**os.environ, **env})
+    """A real child process, yielded once ``health_url`` answers 200, and stopped afterwards.
+
+    With ``log_path``, the child's stderr goes to that file (for tests that read the server's log).
+    """
+    log = open(log_path, "wb") if log_path is not None else None  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(argv, env={**os.environ, **env}, stderr=log)
     deadline = time.monotonic() + timeout_s
     try:
         while True:
@@ -66,16 +75,51 @@ def running(
         yield proc
     finally:
         stop(proc)
+        if log is not None:
+            log.close()
 
 
 @contextmanager
-def run_api(env: dict[str, str], port: int | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def run_api(
+    env: dict[str, str],
+    port: int | None = None,
+    log_path: Path | None = None,
+    extra_args: tuple[str, ...] = (),
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A real `uplift serve` process on a free port; yields (base URL, process) once /ready answers."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--log-level", "warning"]
-    with running(argv, env, f"{url}/ready") as proc:
+    with running([*argv, *extra_args], env, f"{url}/ready", log_path=log_path) as proc:
         yield url, proc
+
+
+@contextmanager
+def redis_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A throwaway redis-server on a free port (so a test may SIGSTOP it); yields (URL, process)."""
+    port = free_port()
+    data = tmp_path / f"redis-{port}"
+    data.mkdir()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data)]
+    argv += ["--save", "", "--appendonly", "no", "--logfile", str(data / "redis.log")]
+    proc = subprocess.Popen(argv)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if redis.Redis.from_url(url, socket_timeout=0.5).ping():
+                    break
+            except redis.RedisError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start (exit code {proc.poll()})")
+            time.sleep(0.05)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)  # a test that failed mid-stop leaves it stopped
+        stop(proc)
 
 
 @pytest.fixture()

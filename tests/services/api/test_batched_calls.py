@@ -84,6 +84,7 @@ def test_a_batch_spanning_a_reload_scores_each_job_with_its_own_model(settings, 
     from services.api.optimizer import OptimizeJob, answer
     from services.api.schemas import OptimizeRequest
     from services.api.state import AppState, load_model
+    from services.api.store_guard import StoreGuard
     from shared.bandit import open_store
 
     def job(model, i):
@@ -92,17 +93,57 @@ def test_a_batch_spanning_a_reload_scores_each_job_with_its_own_model(settings, 
 
     def fresh_state(name):
         s = settings.model_copy(update={"data_dir": tmp_path / name})
-        return AppState(settings=s, store=open_store(s.resolved_bandit_url()), model=load_model(s))
+        store = open_store(s.resolved_bandit_url())
+        return AppState(settings=s, store=store, guard=StoreGuard(5.0, 1), model=load_model(s))
 
     together, alone = fresh_state("together"), fresh_state("alone")
     old, new = together.model, load_model(settings)  # two loads: what a reload between submissions gives
     jobs = [job(old, 0), job(new, 2), job(old, 4)]
-    batched = answer(together, jobs)
-    one_by_one = [answer(alone, [job(alone.model, i)])[0] for i in (0, 2, 4)]
+    batched = asyncio.run(answer(together, jobs))
+    one_by_one = [asyncio.run(answer(alone, [job(alone.model, i)]))[0] for i in (0, 2, 4)]
     as_json = [
         [{k: v for k, v in d.items() if k != "assignment_id"} for d in json.loads(r.body)["decisions"]]
         for r in (*batched, *one_by_one)
     ]
     assert as_json[:3] == as_json[3:]
-    together.store.close()
-    alone.store.close()
+    for state in (together, alone):
+        state.guard.close()
+        state.store.close()
+
+
+def test_a_job_failing_inside_a_batch_fails_alone(settings, users, tmp_path, monkeypatch):
+    from services.api import optimizer
+    from services.api.optimizer import OptimizeJob, answer
+    from services.api.schemas import OptimizeRequest
+    from services.api.state import AppState, load_model
+    from services.api.store_guard import StoreGuard
+    from shared.bandit import open_store
+
+    real = optimizer._decide
+
+    def decide(job, s, counts, top_k):
+        if job.body.users[0].user_id == users[1]["user_id"]:
+            raise ArithmeticError("this request's own numbers overflowed")
+        return real(job, s, counts, top_k)
+
+    monkeypatch.setattr(optimizer, "_decide", decide)
+    s = settings.model_copy(update={"data_dir": tmp_path / "isolated"})
+    store = open_store(s.resolved_bandit_url())
+    state = AppState(settings=s, store=store, guard=StoreGuard(5.0, 1), model=load_model(s))
+    model = state.model
+    jobs = [
+        OptimizeJob(
+            body := OptimizeRequest.model_validate({"users": users[i : i + 1], "policy": _policy(i)}),
+            model,
+            model.bundle.schema.encode_records([u.features for u in body.users]),
+        )
+        for i in range(3)
+    ]
+    first, second, third = asyncio.run(answer(state, jobs))
+    assert isinstance(second, ArithmeticError)
+    ids = [json.loads(r.body)["decisions"][0]["assignment_id"] for r in (first, third)]
+    # The good requests' assignments were committed; nothing of the failed one was.
+    assert [store.record_reward(i, 1).status for i in ids] == ["applied", "applied"]
+    assert sum(store.counts().get(k, (0, 0))[0] for k in store.counts()) == 2
+    state.guard.close()
+    store.close()

@@ -51,10 +51,13 @@ def test_max_jobs_splits_a_turn_into_several_batches():
     assert calls == [[0, 1], [2, 3], [4]]
 
 
-def test_a_failing_run_fails_its_batch_only():
+def test_a_failing_run_fails_only_the_job_that_fails_alone():
+    calls = []
+
     def run(jobs):
+        calls.append(list(jobs))
         if 0 in jobs:
-            raise OSError("disk full")
+            raise OSError("job 0 is bad")
         return list(jobs)
 
     batcher = LoopBatcher(run, max_jobs=2)
@@ -63,8 +66,50 @@ def test_a_failing_run_fails_its_batch_only():
         return await asyncio.gather(*(batcher.submit(j) for j in range(3)), return_exceptions=True)
 
     first, second, third = asyncio.run(main())
-    assert isinstance(first, OSError) and isinstance(second, OSError)
-    assert third == 2
+    assert isinstance(first, OSError) and second == 1 and third == 2
+    assert calls == [[0, 1], [2], [0], [1]]  # the failed batch ran again job by job
+
+
+def test_a_shared_error_fails_the_whole_batch_without_reruns():
+    calls = []
+
+    def run(jobs):
+        calls.append(list(jobs))
+        raise ConnectionError("store out")
+
+    batcher = LoopBatcher(run, max_jobs=8, shared_errors=(ConnectionError,))
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit(j) for j in range(3)), return_exceptions=True)
+
+    assert all(isinstance(r, ConnectionError) for r in asyncio.run(main()))
+    assert calls == [[0, 1, 2]]
+
+
+def test_an_exception_as_a_result_fails_that_job_alone():
+    batcher = LoopBatcher(lambda jobs: [ValueError(j) if j == 1 else j for j in jobs], max_jobs=8)
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit(j) for j in range(3)), return_exceptions=True)
+
+    first, second, third = asyncio.run(main())
+    assert (first, third) == (0, 2) and isinstance(second, ValueError)
+
+
+def test_an_async_run_is_awaited_and_isolates_failures_too():
+    async def run(jobs):
+        await asyncio.sleep(0.01)
+        if 1 in jobs:
+            raise ArithmeticError("job 1 overflows")
+        return [j * 10 for j in jobs]
+
+    batcher = LoopBatcher(run, max_jobs=8)
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit(j) for j in range(4)), return_exceptions=True)
+
+    out = asyncio.run(main())
+    assert [out[0], out[2], out[3]] == [0, 20, 30] and isinstance(out[1], ArithmeticError)
 
 
 def test_a_run_that_loses_a_result_fails_the_batch_instead_of_misrouting():

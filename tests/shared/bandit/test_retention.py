@@ -1,0 +1,69 @@
+"""Assignments are kept for the retention period, then deleted; what their rewards taught stays."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from shared.bandit import Assignment, UnknownAssignment, new_assignment_ids, open_store
+from shared.bandit.sqlite_store import SqliteBanditStore
+
+
+def _assign(store, ages_s):
+    now = time.time()
+    ids = new_assignment_ids(len(ages_s))
+    store.record_assignments(
+        [Assignment(i, "Persuadable", "rec", 0.5, now - a) for i, a in zip(ids, ages_s, strict=True)]
+    )
+    return ids
+
+
+def test_purge_deletes_old_assignments_and_their_rewards_but_keeps_counts(sqlite_path):
+    store = SqliteBanditStore(sqlite_path, checkpoint_interval_s=None)
+    old = _assign(store, [10 * 86400.0] * 3)
+    new = _assign(store, [60.0] * 2)
+    store.record_reward(old[0], 1)
+    store.record_reward(new[0], 0)
+    assert store.purge_assignments(time.time() - 86400.0) == 3
+    assert store.size() == 2
+    with pytest.raises(UnknownAssignment):
+        store.record_reward(old[1], 1)  # feedback for a deleted assignment: as for one never issued
+    assert store.record_reward(new[0], 0).status == "duplicate"
+    assert store.counts() == {("Persuadable", "rec"): (1, 1)}
+    assert store._conn().execute("SELECT count(*) FROM rewards").fetchone()[0] == 1
+    store.close()
+
+
+def test_the_background_thread_purges_by_the_retention_setting(sqlite_path):
+    # Retention of one second, checked every 50 ms: the old rows go without anyone asking.
+    store = SqliteBanditStore(sqlite_path, checkpoint_interval_s=0.05, retention_s=1.0, purge_interval_s=0.05)
+    _assign(store, [5.0] * 4)
+    keep = _assign(store, [0.0])
+    deadline = time.monotonic() + 5
+    while store.size() > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert store.size() == 1
+    assert store.record_reward(keep[0], 1).status == "applied"
+    store.close()
+
+
+def test_open_store_passes_retention_in_days(sqlite_path):
+    store = open_store(f"sqlite:///{sqlite_path}", assignment_retention_days=2)
+    assert isinstance(store, SqliteBanditStore) and store.retention_s == 2 * 86400.0
+    store.close()
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf")])
+def test_retention_must_be_positive_and_finite(sqlite_path, bad):
+    with pytest.raises(ValueError, match="retention_s"):
+        SqliteBanditStore(sqlite_path, retention_s=bad)
+
+
+@pytest.mark.redis
+def test_redis_assignments_expire_after_the_retention(redis_server_url, bandit_namespace, redis_client):
+    store = open_store(redis_server_url, namespace=bandit_namespace, assignment_retention_days=1)
+    ids = _assign(store, [0.0])
+    ttl = redis_client.ttl(f"{bandit_namespace}:a:{ids[0]}")
+    assert 86400 - 5 <= ttl <= 86400
+    store.close()
