@@ -43,7 +43,7 @@ def serve(
         typer.echo(f"error: UPLIFT_{str(err['loc'][0]).upper()}: {err['msg']}", err=True)
         raise typer.Exit(2) from exc
     if workers > 1:
-        _share_metrics(settings.data_dir)
+        _share_between_workers(settings.data_dir)
     uvicorn.run(
         "services.api.main:app",
         factory=True,
@@ -58,19 +58,20 @@ def serve(
     )
 
 
-def _share_metrics(data_dir: Path) -> None:
-    """Prometheus multiprocess mode: each worker writes its samples to files /metrics sums.
-
-    Without it /metrics showed the one worker that answered the scrape. The folder is emptied at
-    start, as prometheus-client requires (old files would count again); an operator's own
-    PROMETHEUS_MULTIPROC_DIR is used as given.
+def _share_between_workers(data_dir: Path) -> None:
+    """What several workers of one server share, in folders emptied at start (workers inherit the
+    environment): Prometheus multiprocess mode, each worker's samples in files that /metrics sums
+    (without it /metrics showed the one worker that answered the scrape; old files would count
+    again), and the reload generation the workers follow (services.api.reload_sync). An operator's
+    own PROMETHEUS_MULTIPROC_DIR is used as given.
     """
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return
-    folder = data_dir / "prometheus"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder.resolve())
+    for var, folder in (("PROMETHEUS_MULTIPROC_DIR", "prometheus"), ("UPLIFT_RELOAD_SYNC_DIR", "reload")):
+        if var == "PROMETHEUS_MULTIPROC_DIR" and os.environ.get(var):
+            continue
+        path = data_dir / folder
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        os.environ[var] = str(path.resolve())
 
 
 def register(app: typer.Typer) -> None:

@@ -2,14 +2,15 @@
 
 ``uplift serve --workers N`` runs N processes, each with its own model in memory, and
 ``/admin/reload`` lands on one of them. That worker loads the new version, then bumps the
-generation in ``<data_dir>/reload/generation`` (written atomically). Every worker stats that file
+generation in ``<folder>/generation`` (written atomically; ``uplift serve`` makes the folder,
+``<data_dir>/reload``, when it starts several workers). Every worker stats that file
 every ``poll_s`` (one ``stat`` call, microseconds), and on a new generation loads the current
-version itself and writes what it now serves to ``<data_dir>/reload/worker-<pid>.json``. The
+version itself and writes what it now serves to ``<folder>/worker-<pid>.json``. The
 reloading worker waits for those reports, so its answer says when all serve the new version, or
 which did not and why.
 
 Workers are found by their report files; a file whose process is gone is removed. The scheme
-covers the workers of one host sharing ``data_dir`` (replicas on other hosts reload on their own).
+covers the workers of one server (replicas elsewhere reload on their own).
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ def _alive(pid: int) -> bool:
 
 
 class ReloadSync:
-    def __init__(self, data_dir: Path, poll_s: float = 0.5) -> None:
-        self.dir = Path(data_dir) / "reload"
+    def __init__(self, folder: Path, poll_s: float = 0.5) -> None:
+        self.dir = Path(folder)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.generation_file = self.dir / "generation"
         self.poll_s = poll_s

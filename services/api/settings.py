@@ -25,6 +25,8 @@ class ApiSettings(BaseSettings):
     # Longest wait for the next piece of a request body (408 past it), and for an idle keep-alive client.
     body_read_timeout_s: float = Field(default=10.0, gt=0, le=600, allow_inf_nan=False)
     keep_alive_timeout_s: int = Field(default=5, ge=1, le=600)
+    # Set by `uplift serve --workers N` (N > 1): where the workers follow each other's reloads.
+    reload_sync_dir: Path | None = None
     # How long /admin/reload waits for the other workers to serve the new version before answering.
     reload_wait_s: float = Field(default=15.0, ge=0, le=300, allow_inf_nan=False)
     cors_origins: list[str] = Field(default_factory=list)

@@ -131,9 +131,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.load_error = public_reason(str(exc), settings)
         log.error("no model loaded: %s", exc)
     app.state.uplift = state
-    state.sync = ReloadSync(settings.data_dir)
-    state.sync.report(state.model.bundle.version if state.model else None, state.load_error)
-    follower = asyncio.create_task(_follow_reloads(state, state.sync), name="follow-reloads")
+    follower = None
+    if settings.reload_sync_dir is not None:  # several workers: a reload must reach them all
+        state.sync = ReloadSync(settings.reload_sync_dir)
+        state.sync.report(state.model.bundle.version if state.model else None, state.load_error)
+        follower = asyncio.create_task(_follow_reloads(state, state.sync), name="follow-reloads")
     # XGBoost (large batches only) and scipy.special (the bandit's posteriors) load after start-up:
     # together ~0.6 s that /ready need not wait for. A request that needs them sooner waits for
     # the import lock or the booster lock, and nothing is served unchecked (see shared.bundle).
@@ -145,8 +147,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        follower.cancel()
-        state.sync.leave()
+        if follower is not None and state.sync is not None:
+            follower.cancel()
+            state.sync.leave()
         guard.close()
         store.close()
 
