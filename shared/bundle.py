@@ -432,7 +432,13 @@ class ModelBundle:
         if self.onnx is not None and len(X) < ONNX_MAX_ROWS:
             raw = np.column_stack([m.predict(X) for m in self.onnx])
         else:
-            raw = np.column_stack([b.inplace_predict(X) for b in self.boosters]).astype(np.float64)
+            return self.xgboost_outcomes(X)
+        n = self.manifest.uplift_model.outcome_boosters()
+        return combine(raw[:, :n], raw[:, n:], self.effect_form)
+
+    def xgboost_outcomes(self, X: np.ndarray) -> np.ndarray:
+        """``predict_outcomes`` computed by the XGBoost boosters alone: the reference the fast paths match."""
+        raw = np.column_stack([b.inplace_predict(X) for b in self.boosters]).astype(np.float64)
         n = self.manifest.uplift_model.outcome_boosters()
         return combine(raw[:, :n], raw[:, n:], self.effect_form)
 

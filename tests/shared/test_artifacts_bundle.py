@@ -19,6 +19,7 @@ from shared.artifacts import (
     sha256_file,
 )
 from shared.bundle import ModelBundle, probe_matrix
+from shared.effect_form import combine
 from shared.onnx_runtime import PARITY_TOL, as_squared_error, export_booster
 from shared.ranking_features import pair_matrix
 
@@ -28,7 +29,7 @@ def test_current_model_loads_and_serves_with_onnx_parity(trained_models):
     assert bundle.serving_format == "onnx"
     assert bundle.parity_max_error is not None and bundle.parity_max_error <= 1e-5
     X = probe_matrix(bundle.schema, n=64, seed=1)
-    xgb_out = np.column_stack([b.inplace_predict(X) for b in bundle.boosters])
+    xgb_out = bundle.xgboost_outcomes(X)
     np.testing.assert_allclose(bundle.predict_outcomes(X), xgb_out, atol=1e-5)
     items, scores = bundle.rank_items(X[0])
     assert len(items) == len(bundle.catalog.item_ids) and np.all(np.diff(scores) <= 0)
@@ -191,9 +192,7 @@ def test_unreadable_outcome_onnx_falls_back_to_xgboost(trained_models, tmp_path,
     assert bundle.serving_format == "xgboost" and bundle.onnx is None
     assert "ONNX copies cannot run" in caplog.text
     X = probe_matrix(bundle.schema, n=8, seed=2)
-    np.testing.assert_allclose(
-        bundle.predict_outcomes(X), np.column_stack([b.inplace_predict(X) for b in bundle.boosters])
-    )
+    np.testing.assert_allclose(bundle.predict_outcomes(X), bundle.xgboost_outcomes(X))
 
 
 def test_onnx_checked_against_the_recorded_reference_and_boosters_load_later(trained_models):
@@ -205,7 +204,9 @@ def test_onnx_checked_against_the_recorded_reference_and_boosters_load_later(tra
     X = probe_matrix(bundle.schema, n=300, seed=4)  # above ONNX_MAX_ROWS: XGBoost serves it
     out = bundle.predict_outcomes(X)
     assert bundle.loaded_boosters is not None and bundle.loaded_ranker is not None
-    np.testing.assert_allclose(out, np.column_stack([m.predict(X) for m in bundle.onnx]), atol=1e-5)
+    onnx_raw = np.column_stack([m.predict(X) for m in bundle.onnx])
+    n = len(bundle.arms)
+    np.testing.assert_allclose(out, combine(onnx_raw[:, :n], onnx_raw[:, n:], bundle.effect_form), atol=1e-5)
 
 
 def test_loading_a_model_imports_neither_xgboost_nor_scipy(trained_models):

@@ -29,7 +29,7 @@ def test_small_and_large_batches_agree(trained_models: Path) -> None:
     X = probe_matrix(bundle.schema, ONNX_MAX_ROWS + 50, seed=11)
     large = bundle.predict_outcomes(X)  # one XGBoost call
     small = np.vstack([bundle.predict_outcomes(X[i : i + 10]) for i in range(0, len(X), 10)])  # ONNX
-    reference = np.column_stack([b.inplace_predict(X) for b in bundle.boosters])
+    reference = bundle.xgboost_outcomes(X)
     np.testing.assert_allclose(large, reference, atol=1e-12)
     np.testing.assert_allclose(small, reference, atol=PARITY_TOL)
 

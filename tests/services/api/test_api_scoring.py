@@ -3,6 +3,7 @@ import pytest
 
 from services.api.main import create_app
 from shared.bundle import ModelBundle
+from shared.effect_form import combine
 
 
 def test_predict_matches_the_model(client, users, trained_models):
@@ -11,7 +12,12 @@ def test_predict_matches_the_model(client, users, trained_models):
     body = res.json()
     bundle = ModelBundle.load_current(trained_models, use_onnx=False)
     X = bundle.schema.encode_records([u["features"] for u in users[:20]])
-    mu = np.column_stack([b.inplace_predict(X) for b in bundle.boosters])
+    raw = np.column_stack([b.inplace_predict(X) for b in bundle.boosters])
+    # The fixture's DR-learner: outcome models per arm, then the effect booster (shared.effect_form).
+    n = len(bundle.arms)
+    mu = combine(raw[:, :n], raw[:, n:], bundle.effect_form)
+    assert bundle.manifest.uplift_model.kind == "effect"
+    np.testing.assert_allclose(mu[:, 1] - mu[:, 0], raw[:, n], atol=1e-6)
     cate = [p["cate"] for p in body["predictions"]]
     np.testing.assert_allclose(cate, mu[:, 1] - mu[:, 0], atol=1e-5)
     np.testing.assert_allclose([p["p_control"] for p in body["predictions"]], mu[:, 0], atol=1e-5)

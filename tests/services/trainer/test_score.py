@@ -15,7 +15,7 @@ runner = CliRunner()
 def in_memory(models, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
     bundle = load_for_batch(models, 2)
     X, unseen = bundle.schema.encode_frame(frame[bundle.schema.names])
-    mu = np.column_stack([b.inplace_predict(X) for b in bundle.boosters])
+    mu = bundle.xgboost_outcomes(X)
     effects = mu[:, 1:] - mu[:, :1]
     return effects, bundle.segments(effects), unseen
 
