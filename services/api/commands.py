@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Annotated
 
 import typer
@@ -26,9 +25,8 @@ def serve(
     # one-row predict only contend with each other on a small machine.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    # xgboost imports scikit-learn when it is installed (the trainer's ONNX tools bring it), which
-    # costs seconds of start-up here; the API never uses it, so the server process hides it.
-    sys.modules.setdefault("sklearn", None)  # type: ignore[arg-type]
+    # scikit-learn is not hidden from this process any more: the bundle loads shared.estimators
+    # (the served effect forms), whose package imports it; hiding it made `uplift serve` fail.
     import uvicorn
     from pydantic import ValidationError
 

@@ -7,18 +7,23 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 
 from services.api.deps import ModelDep, StateDep
+from services.api.model_schemas import Curves, Evaluation, ModelInfo, PolicyCurve, Sample
 from shared.metrics import qini_curve, uplift_curve
-from shared.policy import budget_mask, evaluate_policy, policy_curve
+from shared.metrics.observed import observed_targeting
+from shared.policy import best_arm, budget_mask, evaluate_policy, policy_curve
 from shared.segments import SEGMENTS, segment_labels
 
 router = APIRouter(prefix="/model", tags=["model"])
+# Fixed: the same request always shows the same interval (the seed is in the answer).
+OBSERVED_SEED = 20240917
 
 
-@router.get("")
+@router.get("", response_model=ModelInfo)
 def model_info(model: ModelDep) -> dict[str, Any]:
     """The serving version's manifest (schema, data, thresholds, headline metrics) and serving format."""
     b = model.bundle
     info = b.manifest.model_dump(mode="json", exclude={"files"})
+    info["verdict"] = info["verdict"] or None  # a model trained before the verdict has none
     info["serving_format"] = b.serving_format
     info["onnx_parity_max_error"] = b.parity_max_error
     info["has_ranker"] = b.has_ranker
@@ -28,7 +33,7 @@ def model_info(model: ModelDep) -> dict[str, Any]:
     return info
 
 
-@router.get("/evaluation")
+@router.get("/evaluation", response_model=Evaluation)
 def evaluation(model: ModelDep) -> dict[str, Any]:
     """The trainer's held-out evaluation (curves, deciles, segment report, ranker)."""
     result: dict[str, Any] = json.loads((model.bundle.path / "evaluation.json").read_text())
@@ -60,7 +65,7 @@ def _sample(model: ModelDep, n: int) -> Any:
     return pd.read_parquet(path).head(n)
 
 
-@router.get("/sample")
+@router.get("/sample", response_model=Sample)
 def sample(
     model: ModelDep, state: StateDep, n: Annotated[int, Query(ge=1, description="Rows wanted.")] = 500
 ) -> dict[str, Any]:
@@ -69,7 +74,7 @@ def sample(
     return {"columns": list(frame.columns), "rows": json.loads(frame.to_json(orient="records"))}
 
 
-@router.get("/policy-curve")
+@router.get("/policy-curve", response_model=PolicyCurve)
 def curve(
     model: ModelDep,
     value_per_conversion: Annotated[float, Query(gt=0)] = 20.0,
@@ -107,7 +112,11 @@ def curve(
         mix.append({s: int((top == s).sum()) for s in SEGMENTS})
     result = {"n_users": n, "lower": lo, "upper": hi, **out, "segment_mix": mix}
     if budget is not None:
-        result["chosen"] = _chosen(effects, seg, value_per_conversion, cost_per_treatment, budget)
+        chosen = _chosen(effects, seg, value_per_conversion, cost_per_treatment, budget)
+        chosen["observed"] = _observed(
+            b, frame, effects, chosen.pop("mask"), value_per_conversion, cost_per_treatment
+        )
+        result["chosen"] = chosen
     return result
 
 
@@ -115,7 +124,27 @@ def _chosen(effects: np.ndarray, seg: np.ndarray, value: float, cost: float, bud
     mask = budget_mask(effects, value, cost, budget)
     totals = {k: v.to_dict() for k, v in evaluate_policy(effects, mask, value, cost).items()}
     mix = {s: int((seg[mask] == s).sum()) for s in SEGMENTS}
-    return {"budget": budget, "share": float(mask.mean()), **totals, "segment_mix": mix}
+    return {"budget": budget, "share": float(mask.mean()), **totals, "segment_mix": mix, "mask": mask}
+
+
+def _observed(b: Any, frame: Any, effects: np.ndarray, mask: np.ndarray, value: float, cost: float) -> Any:
+    """What the held-out users observed under the same targeting (see shared.metrics.observed)."""
+    data = b.manifest.data
+    index = {arm: k for k, arm in enumerate(b.arms)}
+    got = frame[data.treatment_column].astype(str).map(index)
+    known = got.notna().to_numpy()  # a held-out row of an arm the model does not serve says nothing
+    rec, _ = best_arm(effects)
+    y = frame[data.outcome_column].to_numpy(dtype=np.float64)
+    return observed_targeting(
+        y[known],
+        got[known].to_numpy(dtype=np.int64),
+        rec[known] + 1,
+        mask[known],
+        arms=len(b.arms),
+        value=value,
+        cost=cost,
+        seed=OBSERVED_SEED,
+    ).to_dict()
 
 
 def _downsample(x: np.ndarray, y: np.ndarray, points: int) -> dict[str, list[float]]:
@@ -145,7 +174,7 @@ def _truth(frame: Any, arm: str, *, single: bool) -> np.ndarray | None:
     return None
 
 
-@router.get("/curves")
+@router.get("/curves", response_model=Curves)
 def curves(model: ModelDep, points: Annotated[int, Query(ge=2, le=1001)] = 101) -> dict[str, Any]:
     """Qini and uplift curves per treatment arm on the held-out sample (model, random, oracle if known)."""
     b, data = model.bundle, model.bundle.manifest.data

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from services.api.model_schemas import ModelInfo
 from services.dashboard import charts, client, simulate
 
 DEFAULT_SEED = 7
@@ -47,11 +48,11 @@ def _record(sim: dict[str, Any], result: simulate.RoundResult) -> None:
     )
 
 
-def _simulation(info: dict[str, Any]) -> None:
+def _simulation(info: ModelInfo) -> None:
     st.subheader("Send simulated users")
     frame = client.sample_frame()
-    data = info["data"]
-    if not simulate.has_truth(frame, data["arms"], data["control"]):
+    data = info.data
+    if not simulate.has_truth(frame, data.arms, data.control):
         st.info(
             "Simulated rewards need each user's true conversion probabilities, which only the synthetic "
             "market has. This model was trained on real data, so this control is unavailable."
@@ -64,9 +65,9 @@ def _simulation(info: dict[str, Any]) -> None:
     clicked = st.button(f"Send {n} simulated users", key="sim_send", type="primary")
     if clicked:
         offset = sim["history"][-1]["users"] if sim["history"] else 0
-        features = [f["name"] for f in info["features"]["features"]]
+        features = info.features.names
         result = simulate.run_round(
-            frame, features, data["arms"], data["control"], n, sim["rng"], client.post, offset
+            frame, features, data.arms, data.control, n, sim["rng"], client.post, offset
         )
         _record(sim, result)
         st.success(
@@ -89,7 +90,7 @@ def render() -> None:
         "learns from `/feedback`. P(best) and expected loss are the API's."
     )
     with client.shown_errors():
-        info = client.fetch("/model")
+        info = client.model_info()
         _simulation(info)
         bandit = client.request("GET", "/bandit")
     st.subheader("Posteriors")

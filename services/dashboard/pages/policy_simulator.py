@@ -1,71 +1,150 @@
-"""Policy simulator: budget and economics in, the API's targeting policy and its profit curve out."""
+"""Policy simulator: budget and economics in, the API's targeting policy and its profit curve out.
+
+Every predicted figure stands beside what the held-out users observed for the same targeting
+(``chosen.observed`` of ``/model/policy-curve``): the model's expectation is not evidence.
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from services.dashboard import charts, client
+from services.api.model_schemas import Interval, ModelInfo, PolicyCurve, SegmentThresholds
+from services.dashboard import charts, client, verdict
+from services.dashboard import formatting as fmt
 
 POLICIES = {"policy": "uplift policy", "treat_all": "treat everyone", "random": "random targeting"}
 
 
-def _controls(segments: dict[str, Any]) -> dict[str, float]:
+def _controls(segments: SegmentThresholds, currency: str) -> dict[str, float]:
     c1, c2, c3 = st.columns(3)
     budget = c1.number_input(
-        "Budget (spend cap over the simulated users)", min_value=0.0, value=1000.0, step=100.0, key="budget"
+        f"Budget ({currency}, spend cap over the held-out users)",
+        min_value=0.0,
+        value=1000.0,
+        step=100.0,
+        key="budget",
     )
-    cost = c2.number_input("Cost per treatment", min_value=0.0, value=1.0, step=0.25, key="cost")
-    value = c3.number_input("Value per conversion", min_value=0.01, value=20.0, step=1.0, key="value")
-    lo, hi = float(segments["lower"]), float(segments["upper"])
-    bound = max(0.5, abs(lo), abs(hi))
-    lower, upper = st.slider(
-        "Segment thresholds on the predicted effect (Sleeping Dog below, Persuadable above)",
-        min_value=-bound,
-        max_value=bound,
-        value=(lo, hi),
-        step=0.005,
-        format="%.3f",
-        key="thresholds",
-        help=f"The model's thresholds are {lo:.4f} / {hi:.4f} ({segments.get('rule', 'set at training')}).",
+    cost = c2.number_input(
+        f"Cost per treatment ({currency})", min_value=0.0, value=1.0, step=0.25, key="cost"
     )
+    value = c3.number_input(
+        f"Value per conversion ({currency})", min_value=0.01, value=20.0, step=1.0, key="value"
+    )
+    lower, upper = _thresholds(segments)
     return {"budget": budget, "cost": cost, "value": value, "lower": lower, "upper": upper}
 
 
-def _totals_table(chosen: dict[str, Any]) -> pd.DataFrame:
+def _thresholds(segments: SegmentThresholds) -> tuple[float, float]:
+    """Two number inputs, not a range slider: a slider's step rounded the model's own thresholds and
+    moving one end re-snapped the other (0.0955 → 0.095)."""
+    left, right = st.columns(2)
+    lower = left.number_input(
+        "Sleeping Dog below (predicted effect)",
+        value=float(segments.lower),
+        step=0.005,
+        format="%.4f",
+        key="th_lower",
+        help=f"The model's threshold: {segments.lower:.4f} ({segments.rule}).",
+    )
+    upper = right.number_input(
+        "Persuadable above (predicted effect)",
+        value=float(segments.upper),
+        step=0.005,
+        format="%.4f",
+        key="th_upper",
+        help=f"The model's threshold: {segments.upper:.4f}.",
+    )
+    if lower > upper:
+        left.error("Sleeping Dog threshold: must not exceed the Persuadable threshold; using the model's.")
+        return float(segments.lower), float(segments.upper)
+    return float(lower), float(upper)
+
+
+def _money_interval(iv: Interval, currency: str) -> str:
+    return (
+        f"{fmt.money(iv.value, currency)} ({fmt.interval(iv.low, iv.high, lambda x: fmt.money(x, currency))})"
+    )
+
+
+def _totals_table(curve: PolicyCurve, currency: str) -> pd.DataFrame:
+    chosen = curve.chosen
+    assert chosen is not None
+    obs = chosen.observed
+    observed_profit = {"policy": obs.profit, "treat_all": obs.profit_treat_all, "random": obs.profit_random}
     rows = []
     for key, name in POLICIES.items():
-        t = chosen[key]
+        t = getattr(chosen, key)
+        seen = observed_profit[key]
         rows.append(
             {
                 "": name,
-                "users treated": f"{t['treated']:,}",
-                "incremental conversions": f"{t['incremental_conversions']:,.2f}",
-                "cost": f"{t['cost']:,.2f}",
-                "profit": f"{t['profit']:,.2f}",
-                "ROI": "n/a" if t["roi"] is None else f"{t['roi']:.3f}",
+                "users treated": fmt.count(t.treated),
+                "predicted incremental conversions": f"{t.incremental_conversions:,.1f}",
+                "cost": fmt.money(t.cost, currency),
+                "predicted profit": fmt.money(t.profit, currency),
+                f"observed profit ({seen.level:.0%} interval)": _money_interval(seen, currency),
+                "predicted ROI": fmt.pct(t.roi, 0),
+                "observed ROI": fmt.pct(seen.value / t.cost if t.cost else None, 0),
             }
         )
     return pd.DataFrame(rows).set_index("")
 
 
-def _headline(curve: dict[str, Any]) -> None:
-    chosen = curve["chosen"]
-    pol, everyone, rand = chosen["policy"], chosen["treat_all"], chosen["random"]
-    st.subheader(f"Cut-off: treat the top {chosen['share']:.1%} of {curve['n_users']:,} held-out users")
+def _headline(curve: PolicyCurve, info: ModelInfo, currency: str) -> None:
+    chosen = curve.chosen
+    assert chosen is not None
+    pol, everyone, rand, obs = chosen.policy, chosen.treat_all, chosen.random, chosen.observed
+    kind = info.data.outcome_kind
+    st.subheader(
+        f"Cut-off: treat the top {fmt.pct(chosen.share)} — {fmt.count(pol.treated)} of "
+        f"{fmt.count(curve.n_users)} held-out users"
+    )
+    st.markdown("**Predicted by the model**")
     m = st.columns(4)
-    m[0].metric("Users treated", f"{pol['treated']:,}")
+    m[0].metric("Users treated", fmt.count(pol.treated))
     m[1].metric(
-        "Expected profit",
-        f"{pol['profit']:,.2f}",
-        delta=f"{pol['profit'] - everyone['profit']:,.2f} vs everyone",
+        "Predicted profit",
+        fmt.money(pol.profit, currency),
+        delta=f"{fmt.money(pol.profit - everyone.profit, currency, signed=True)} vs everyone",
     )
     m[2].metric(
-        "Profit vs random", f"{pol['profit'] - rand['profit']:,.2f}", help="Same number of users, at random."
+        "Predicted profit vs random",
+        fmt.money(pol.profit - rand.profit, currency, signed=True),
+        help="Same number of users, chosen at random.",
     )
-    m[3].metric("ROI", "n/a" if pol["roi"] is None else f"{pol['roi']:.2f}")
+    m[3].metric("Predicted ROI", fmt.pct(pol.roi, 0), help="Profit / spend.")
+    st.markdown(f"**Observed on held-out users** ({obs.uplift.level:.0%} bootstrap intervals)")
+    o = st.columns(4)
+
+    def eff(x: float | None) -> str:
+        return fmt.effect(x, kind, currency)
+
+    o[0].metric(
+        "Observed uplift of the targeted",
+        eff(obs.uplift.value),
+        help=f"{fmt.interval(obs.uplift.low, obs.uplift.high, eff)}; from {fmt.count(obs.n_treated_arm)} "
+        f"targeted users who got their arm and {fmt.count(obs.n_control)} who got control.",
+    )
+    o[0].caption(
+        f"{fmt.interval(obs.uplift.low, obs.uplift.high, eff)}; everyone: {eff(obs.uplift_everyone.value)}"
+    )
+    o[1].metric("Observed profit", fmt.money(obs.profit.value, currency))
+    o[1].caption(fmt.interval(obs.profit.low, obs.profit.high, lambda x: fmt.money(x, currency)))
+    o[2].metric("Observed profit vs random", fmt.money(obs.profit_vs_random.value, currency, signed=True))
+    o[2].caption(
+        fmt.interval(
+            obs.profit_vs_random.low, obs.profit_vs_random.high, lambda x: fmt.money(x, currency, signed=True)
+        )
+    )
+    o[3].metric("Observed ROI", fmt.pct(obs.profit.value / pol.cost if pol.cost else None, 0))
+    if obs.profit_vs_random.low <= 0 <= obs.profit_vs_random.high:
+        st.warning(
+            "On held-out users the targeted group's uplift is not distinguishable from everyone's "
+            f"({eff(obs.uplift.value)} against {eff(obs.uplift_everyone.value)}): the predicted gain over "
+            "random targeting is not confirmed by the data.",
+            icon=":material/help:",
+        )
 
 
 def render() -> None:
@@ -74,12 +153,14 @@ def render() -> None:
         "Whom to treat under a budget. The API scores its held-out users, ranks them by expected profit "
         "(effect × value − cost) and treats the best while profit is positive and the budget lasts."
     )
+    currency = client.get_settings().currency
     with client.shown_errors():
-        info = client.fetch("/model")
-    c = _controls(info["segments"])
-    with client.shown_errors():
-        curve = client.fetch(
-            "/model/policy-curve",
+        info = client.model_info()
+        evaluation = client.evaluation()
+    verdict.banner(info, evaluation)
+    c = _controls(info.segments, currency)
+    with client.shown_errors(), st.spinner("Simulating the policy on the held-out users..."):
+        curve = client.policy_curve(
             value_per_conversion=c["value"],
             cost_per_treatment=c["cost"],
             lower=c["lower"],
@@ -87,20 +168,30 @@ def render() -> None:
             budget=c["budget"],
             points=101,
         )
-    if curve["n_users"] == 0:
+    if curve.n_users == 0 or curve.chosen is None:
         st.info("This model version has no held-out sample to simulate on; retrain with a sample.")
         return
-    _headline(curve)
+    _headline(curve, info, currency)
+    if curve.chosen.policy.treated == 0:
+        st.info(
+            "The policy treats nobody: the budget is below one treatment's cost or no user has a positive "
+            "expected profit at this value and cost. Raise the budget or the value per conversion."
+        )
     left, right = st.columns(2)
-    charts.show(charts.policy_chart(curve, "profit", "Profit by share targeted"), left)
-    charts.show(charts.policy_chart(curve, "roi", "ROI by share targeted"), right)
-    st.table(_totals_table(curve["chosen"]))
-    left, right = st.columns([1, 2])
-    charts.show(charts.chosen_mix_chart(curve["chosen"]["segment_mix"]), left)
-    charts.show(charts.segment_mix_chart(curve), right)
+    charts.show(charts.policy_chart(curve, "profit", "Profit by share targeted", currency), left)
+    charts.show(charts.policy_chart(curve, "roi", "ROI by share targeted", currency), right)
+    st.table(_totals_table(curve, currency))
+    if curve.chosen.policy.treated:
+        left, right = st.columns([1, 2])
+        charts.show(charts.chosen_mix_chart(curve.chosen.segment_mix), left)
+        charts.show(charts.segment_mix_chart(curve), right)
+    else:  # nobody targeted: a bar chart of zeros says nothing
+        charts.show(charts.segment_mix_chart(curve))
     st.caption(
-        f"Model {info['version']}; figures are expectations over the model's held-out sample of "
-        f"{curve['n_users']:,} users. Random targeting treats as many users as the policy, chosen at random."
+        f"Model {info.version}. Predicted figures are the model's expectations over its held-out sample of "
+        f"{fmt.count(curve.n_users)} users; observed figures compare, among the same targeted users, those "
+        f"randomised to their arm with those randomised to control (bootstrap of {curve.chosen.observed.n_boot} "
+        f"resamples, seed {curve.chosen.observed.seed}). Random targeting treats as many users as the policy."
     )
 
 

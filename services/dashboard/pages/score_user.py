@@ -66,8 +66,8 @@ def _show(prediction: dict[str, Any], version: str) -> None:
 def render() -> None:
     st.title("Score a user")
     with client.shown_errors():
-        info = client.fetch("/model")
-        features = info["features"]["features"]
+        info = client.model_info()
+        features = [f.model_dump() for f in info.features.features]
         user = _form(features, _defaults(features))
         if user is not None:
             answer = client.post("/predict", {"users": [user]})

@@ -1,0 +1,49 @@
+"""The /model* routes answer in their declared types, and the dashboard parses those very types:
+a renamed field fails here, not on a page."""
+
+import pytest
+
+from services.api.model_schemas import Curves, Evaluation, ModelInfo, PolicyCurve, Sample
+from services.dashboard.client import ApiError, parse
+
+ROUTES = [
+    ("/model", {}, ModelInfo),
+    ("/model/evaluation", {}, Evaluation),
+    ("/model/curves", {"points": 11}, Curves),
+    ("/model/policy-curve", {"budget": 500.0, "points": 11}, PolicyCurve),
+    ("/model/sample", {"n": 5}, Sample),
+]
+
+
+@pytest.mark.parametrize(("path", "params", "kind"), ROUTES)
+def test_each_route_answers_its_declared_type(client, path, params, kind):
+    body = client.get(path, params=params).json()
+    parsed = parse(kind, path, body)
+    assert parsed.model_dump(mode="json").keys() <= body.keys()
+
+
+def test_policy_curve_carries_the_observed_block(client):
+    curve = parse(PolicyCurve, "p", client.get("/model/policy-curve", params={"budget": 500.0}).json())
+    assert curve.chosen is not None
+    obs = curve.chosen.observed
+    assert obs.treated == curve.chosen.policy.treated
+    assert obs.uplift.low <= obs.uplift.value <= obs.uplift.high
+    assert obs.n_treated_arm + obs.n_control <= obs.treated
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "kind"),
+    [("/model", "version", ModelInfo), ("/model/evaluation", "arms", Evaluation)],
+)
+def test_a_renamed_field_fails_the_dashboards_parse_naming_it(client, path, field, kind):
+    body = client.get(path).json()
+    body[field + "_renamed"] = body.pop(field)
+    with pytest.raises(ApiError, match=field):
+        parse(kind, path, body)
+
+
+def test_a_renamed_nested_field_fails_too(client):
+    body = client.get("/model/policy-curve", params={"budget": 500.0}).json()
+    body["chosen"]["observed"]["profit_observed"] = body["chosen"]["observed"].pop("profit")
+    with pytest.raises(ApiError, match="chosen.observed.profit"):
+        parse(PolicyCurve, "/model/policy-curve", body)
