@@ -189,6 +189,9 @@ class PolicyCurve(_Answer):
     """GET /model/policy-curve. ``n_users`` 0 (no held-out sample) leaves every other field empty."""
 
     n_users: int
+    # The users the figures stand for, and audience / n_users (1 without an audience).
+    audience: int | None = None
+    scale: float = 1.0
     lower: float | None = None
     upper: float | None = None
     share: list[float] = []

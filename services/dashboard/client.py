@@ -84,6 +84,23 @@ def request(method: str, path: str, *, params: dict[str, Any] | None = None, bod
     return response.json()
 
 
+def target_list(csv: bytes, params: dict[str, Any]) -> bytes:
+    """POST a CSV of users to /model/targets; the streamed CSV answer, read whole (it is bounded)."""
+    settings = get_settings()
+    path = "/model/targets"
+    try:
+        with _client(settings).stream(
+            "POST", path, params=params, content=csv, headers={"Content-Type": "text/csv"}, timeout=120
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                kind: ErrorKind = "rejected" if response.status_code < 500 else "failed"
+                raise ApiError(kind, f"POST {path} was refused: {_detail(response)}", response.status_code)
+            return b"".join(response.iter_bytes())
+    except httpx.TransportError as exc:
+        raise ApiError("unreachable", f"the API at {settings.api_url} does not answer ({exc})") from exc
+
+
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def _cached_get(base_url: str, path: str, params: tuple[tuple[str, Any], ...]) -> Any:
     del base_url  # part of the cache key only: another API never answers from this one's cache

@@ -23,6 +23,8 @@ TERMS = {
     "compared with those randomised to control: evidence, not a prediction.",
     "Predicted": "The model's own expectation; only as good as the model.",
     "ROI": "Profit divided by spend.",
+    "Audience": "How many users the policy will be applied to. The held-out users stand for them: the "
+    "budget is spread over the audience and counts and amounts are scaled to it.",
     "Relative lift": "The effect divided by the control rate (+2 pp on a 10% rate is +20%).",
     "NDCG@10": "How well the recommender ranks the items a user engaged with in its top 10 (1 is perfect).",
 }

@@ -4,10 +4,12 @@ import json
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
 
 from services.api.deps import ModelDep, StateDep
 from services.api.model_schemas import Curves, Evaluation, ModelInfo, PolicyCurve, Sample
+from services.api.targets import TargetRequest, read_users, score_users, target_rows
 from shared.metrics import qini_curve, uplift_curve
 from shared.metrics.observed import observed_targeting
 from shared.policy import best_arm, budget_mask, evaluate_policy, policy_curve
@@ -83,13 +85,19 @@ def curve(
     upper: Annotated[float | None, Query()] = None,
     points: Annotated[int, Query(ge=2, le=1001)] = 101,
     budget: Annotated[
-        float | None, Query(ge=0, description="Spend cap over the sample; marks the policy's cut-off.")
+        float | None, Query(ge=0, description="Spend cap over the audience; marks the policy's cut-off.")
+    ] = None,
+    audience: Annotated[
+        int | None,
+        Query(ge=1, le=10**10, description="Users the policy will be applied to (default: the sample's)."),
     ] = None,
 ) -> dict[str, Any]:
     """Profit and ROI against the share targeted, on the held-out sample, with its segment mix.
 
     With ``budget``, also the policy's own cut-off (positive expected profit, best first, within
     the budget) and its totals against treating everyone and treating as many users at random.
+    With ``audience``, the held-out users stand for that many users: the budget is spread over
+    them and every count and amount is scaled by audience / sample size (shares and ROI are not).
     """
     b = model.bundle
     frame = _sample(model, 10**9)
@@ -110,14 +118,44 @@ def curve(
     for share in out["share"]:
         top = seg[order[: round(share * n)]]
         mix.append({s: int((top == s).sum()) for s in SEGMENTS})
-    result = {"n_users": n, "lower": lo, "upper": hi, **out, "segment_mix": mix}
+    scale = 1.0 if audience is None else audience / n
+    out["profit"] = [p * scale for p in out["profit"]]
+    out["random_profit"] = [p * scale for p in out["random_profit"]]
+    mix = [{k: round(v * scale) for k, v in m.items()} for m in mix]
+    result = {
+        "n_users": n,
+        "audience": audience or n,
+        "scale": scale,
+        "lower": lo,
+        "upper": hi,
+        **out,
+        "segment_mix": mix,
+    }
     if budget is not None:
-        chosen = _chosen(effects, seg, value_per_conversion, cost_per_treatment, budget)
+        chosen = _chosen(effects, seg, value_per_conversion, cost_per_treatment, budget / scale)
         chosen["observed"] = _observed(
             b, frame, effects, chosen.pop("mask"), value_per_conversion, cost_per_treatment
         )
-        result["chosen"] = chosen
+        result["chosen"] = _scaled(chosen, scale, budget)
     return result
+
+
+def _scaled(chosen: dict[str, Any], scale: float, budget: float) -> dict[str, Any]:
+    """The sample's totals as the audience's: counts and amounts × scale; shares, uplifts, ROI as they are."""
+    if scale == 1.0:
+        return chosen
+    for key in ("policy", "treat_all", "random"):
+        t = chosen[key]
+        t["treated"] = round(t["treated"] * scale)
+        for field in ("incremental_conversions", "cost", "profit"):
+            t[field] *= scale
+    obs = chosen["observed"]
+    obs["treated"] = chosen["policy"]["treated"]
+    for field in ("incremental", "profit", "profit_vs_random", "profit_treat_all", "profit_random"):
+        obs[field] = {k: v * scale if k != "level" else v for k, v in obs[field].items()}
+    chosen["segment_mix"] = {k: round(v * scale) for k, v in chosen["segment_mix"].items()}
+    chosen["budget"] = budget
+    return chosen
 
 
 def _chosen(effects: np.ndarray, seg: np.ndarray, value: float, cost: float, budget: float) -> dict[str, Any]:
@@ -196,3 +234,34 @@ def curves(model: ModelDep, points: Annotated[int, Query(ge=2, le=1001)] = 101) 
             **_curve_set(y[rows], treated, effects[rows, k], None if truth is None else truth[rows], points),
         }
     return {"n_users": len(frame), "arms": arms}
+
+
+@router.post(
+    "/targets",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "The target list, best first."}},
+    openapi_extra={"requestBody": {"content": {"text/csv": {}}, "required": True}},
+)
+async def targets(
+    request: Request,
+    model: ModelDep,
+    value_per_conversion: Annotated[float, Query(gt=0)] = 20.0,
+    cost_per_treatment: Annotated[float, Query(ge=0)] = 1.0,
+    budget: Annotated[
+        float | None, Query(ge=0, description="Spend cap; without it every user worth it.")
+    ] = None,
+    interval: Annotated[float, Query(gt=0, lt=1, description="Coverage of the effect interval.")] = 0.9,
+    id_column: Annotated[
+        str | None, Query(description="The file's user id column (default user_id).")
+    ] = None,
+) -> StreamingResponse:
+    """The target list for a CSV of users (body, text/csv; at most 100,000 rows), streamed as CSV:
+    user, recommended arm, expected effect with its interval, expected profit, segment, target."""
+    frame = read_users(await request.body())
+    req = TargetRequest(value_per_conversion, cost_per_treatment, budget, interval, id_column)
+    scored = score_users(model.bundle, frame, req)
+    return StreamingResponse(
+        target_rows(scored),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="targets-{model.bundle.version}.csv"'},
+    )

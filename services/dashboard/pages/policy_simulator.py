@@ -6,20 +6,31 @@ Every predicted figure stands beside what the held-out users observed for the sa
 
 from __future__ import annotations
 
+import io
+
 import pandas as pd
 import streamlit as st
 
 from services.api.model_schemas import Interval, ModelInfo, PolicyCurve, SegmentThresholds
-from services.dashboard import charts, client, verdict
+from services.dashboard import charts, client, glossary, verdict
 from services.dashboard import formatting as fmt
 
 POLICIES = {"policy": "uplift policy", "treat_all": "treat everyone", "random": "random targeting"}
 
 
-def _controls(segments: SegmentThresholds, currency: str) -> dict[str, float]:
-    c1, c2, c3 = st.columns(3)
+def _controls(segments: SegmentThresholds, currency: str, n_sample: int) -> dict[str, float]:
+    c0, c1, c2, c3 = st.columns(4)
+    audience = c0.number_input(
+        "Audience size (users)",
+        min_value=1,
+        max_value=10**10,
+        value=n_sample,
+        step=1000,
+        key="audience",
+        help=glossary.TERMS["Audience"],
+    )
     budget = c1.number_input(
-        f"Budget ({currency}, spend cap over the held-out users)",
+        f"Budget ({currency}, spend cap over the audience)",
         min_value=0.0,
         value=1000.0,
         step=100.0,
@@ -32,7 +43,14 @@ def _controls(segments: SegmentThresholds, currency: str) -> dict[str, float]:
         f"Value per conversion ({currency})", min_value=0.01, value=20.0, step=1.0, key="value"
     )
     lower, upper = _thresholds(segments)
-    return {"budget": budget, "cost": cost, "value": value, "lower": lower, "upper": upper}
+    return {
+        "audience": audience,
+        "budget": budget,
+        "cost": cost,
+        "value": value,
+        "lower": lower,
+        "upper": upper,
+    }
 
 
 def _thresholds(segments: SegmentThresholds) -> tuple[float, float]:
@@ -98,8 +116,13 @@ def _headline(curve: PolicyCurve, info: ModelInfo, currency: str) -> None:
     kind = info.data.outcome_kind
     st.subheader(
         f"Cut-off: treat the top {fmt.pct(chosen.share)} — {fmt.count(pol.treated)} of "
-        f"{fmt.count(curve.n_users)} held-out users"
+        f"{fmt.count(curve.audience or curve.n_users)} users"
     )
+    if curve.scale != 1.0:
+        st.caption(
+            f"The {fmt.count(curve.n_users)} held-out users stand for your audience of "
+            f"{fmt.count(curve.audience or 0)}: counts and amounts are scaled by {curve.scale:,.2f}."
+        )
     st.markdown("**Predicted by the model**")
     m = st.columns(4)
     m[0].metric("Users treated", fmt.count(pol.treated))
@@ -147,6 +170,42 @@ def _headline(curve: PolicyCurve, info: ModelInfo, currency: str) -> None:
         )
 
 
+def _target_list(c: dict[str, float], currency: str) -> None:
+    """Upload users, get the API's target list as a CSV (streamed, bounded to 100,000 users)."""
+    st.subheader("Target list for your users")
+    st.caption(
+        "Upload a CSV with the model's feature columns (and `user_id`): the API returns, best first, each "
+        "user's recommended arm, expected effect with its 90% interval, expected profit at the value and "
+        f"cost above ({currency}), and whether the budget above treats them. At most 100,000 users."
+    )
+    upload = st.file_uploader("Users (CSV)", type=["csv"], key="targets_file")
+    if upload is None:
+        return
+    if st.button("Build the target list", key="targets_go", type="primary"):
+        params = {"value_per_conversion": c["value"], "cost_per_treatment": c["cost"], "budget": c["budget"]}
+        try:
+            with st.spinner("Scoring the uploaded users..."):
+                st.session_state["targets_csv"] = client.target_list(upload.getvalue(), params)
+        except client.ApiError as exc:
+            st.error(f"**Users (CSV)**: {exc.message}", icon=":material/error:")
+            return
+    answer = st.session_state.get("targets_csv")
+    if answer:
+        frame = pd.read_csv(io.BytesIO(answer))
+        chosen = frame[frame["target"]]
+        st.success(
+            f"{fmt.count(len(chosen))} of {fmt.count(len(frame))} users to treat, expected profit "
+            f"{fmt.money(chosen['expected_profit'].sum(), currency)}; by arm: "
+            + ", ".join(
+                f"{arm} {fmt.count(k)}" for arm, k in chosen["recommended_arm"].value_counts().items()
+            )
+        )
+        st.dataframe(frame.head(20), hide_index=True, width="stretch")
+        st.download_button(
+            "Download the target list (CSV)", answer, "target-list.csv", "text/csv", key="targets_download"
+        )
+
+
 def render() -> None:
     st.title("Policy simulator")
     st.caption(
@@ -158,9 +217,12 @@ def render() -> None:
         info = client.model_info()
         evaluation = client.evaluation()
     verdict.banner(info, evaluation)
-    c = _controls(info.segments, currency)
+    with client.shown_errors():
+        n_sample = client.policy_curve(points=2).n_users
+    c = _controls(info.segments, currency, max(n_sample, 1))
     with client.shown_errors(), st.spinner("Simulating the policy on the held-out users..."):
         curve = client.policy_curve(
+            audience=int(c["audience"]),
             value_per_conversion=c["value"],
             cost_per_treatment=c["cost"],
             lower=c["lower"],
@@ -187,6 +249,7 @@ def render() -> None:
         charts.show(charts.segment_mix_chart(curve), right)
     else:  # nobody targeted: a bar chart of zeros says nothing
         charts.show(charts.segment_mix_chart(curve))
+    _target_list(c, currency)
     st.caption(
         f"Model {info.version}. Predicted figures are the model's expectations over its held-out sample of "
         f"{fmt.count(curve.n_users)} users; observed figures compare, among the same targeted users, those "

@@ -47,3 +47,19 @@ def test_a_renamed_nested_field_fails_too(client):
     body["chosen"]["observed"]["profit_observed"] = body["chosen"]["observed"].pop("profit")
     with pytest.raises(ApiError, match="chosen.observed.profit"):
         parse(PolicyCurve, "/model/policy-curve", body)
+
+
+def test_audience_scales_counts_and_amounts_not_shares(client):
+    base = {"budget": 300.0, "points": 11}
+    sample = client.get("/model/policy-curve", params=base).json()
+    n = sample["n_users"]
+    big = client.get("/model/policy-curve", params={**base, "budget": 600.0, "audience": 2 * n}).json()
+    assert big["audience"] == 2 * n and big["scale"] == 2.0
+    a, b = sample["chosen"], big["chosen"]
+    assert b["share"] == a["share"] and b["budget"] == 600.0
+    assert b["policy"]["treated"] == 2 * a["policy"]["treated"]
+    assert b["policy"]["profit"] == pytest.approx(2 * a["policy"]["profit"])
+    assert b["policy"]["roi"] == pytest.approx(a["policy"]["roi"])
+    assert b["observed"]["profit"]["low"] == pytest.approx(2 * a["observed"]["profit"]["low"])
+    assert b["observed"]["uplift"] == a["observed"]["uplift"]
+    assert big["profit"] == pytest.approx([2 * p for p in sample["profit"]])
