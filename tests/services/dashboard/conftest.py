@@ -28,10 +28,13 @@ def api_env(models_dir: Path, data_dir: Path) -> dict[str, str]:
 
 @contextmanager
 def serve_api(env: dict[str, str]) -> Iterator[str]:
-    """A real `uplift serve` on a free port, given time to start on a busy machine."""
+    """A real `uplift serve --models DIR` on a free port, given time to start on a busy machine."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    env = dict(env)
+    models = env.pop("UPLIFT_MODELS_DIR")
     argv = [sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--log-level", "warning"]
+    argv += ["--models", models]
     with running(argv, env, f"{url}/ready", timeout_s=120):
         yield url
 
