@@ -16,6 +16,7 @@ from scipy import stats
 from streamlit.delta_generator import DeltaGenerator
 
 from services.api.model_schemas import Decile, Interval, Line, PolicyCurve
+from services.dashboard.formatting import arm_colors, arm_label
 
 SEGMENT_COLORS = {"Persuadable": "#2a9d8f", "Neutral": "#adb5bd", "Sleeping Dog": "#e76f51"}
 _SEG_SCALE = alt.Scale(domain=list(SEGMENT_COLORS), range=list(SEGMENT_COLORS.values()))
@@ -25,8 +26,15 @@ Drawable = alt.Chart | alt.LayerChart | alt.FacetChart
 
 
 def show(chart: Drawable, where: DeltaGenerator | None = None) -> None:
-    """Draw full width; Streamlit uses the chart's description as its accessible name."""
-    (where or st.container()).altair_chart(chart, width="stretch")
+    """Draw full width; Streamlit uses the chart's description as its accessible name.
+
+    The autosize is set here, not left to Streamlit: its default fits both axes to the element, and
+    on a rerun the element's measured height can be the plot's alone, which squeezed the plot to a
+    flat line (the regret and posterior charts) or cut the title. "fit-x" fits the width only; the
+    height is the chart's own plus its axes, titles and legend.
+    """
+    sized = chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+    (where or st.container()).altair_chart(sized, width="stretch")
 
 
 def _pct(x: float) -> str:
@@ -258,22 +266,29 @@ def beta_densities(arms: list[dict[str, Any]], points: int = 300) -> pd.DataFram
     return pd.concat(frames, ignore_index=True)
 
 
-def density_chart(arms: list[dict[str, Any]]) -> alt.FacetChart:
-    frame = beta_densities(arms)
-    total = sum(a["successes"] + a["failures"] for a in arms)
+def density_chart(arms: list[dict[str, Any]], segment: str, all_arms: list[str], control: str) -> alt.Chart:
+    """One segment's Beta posteriors, one line per arm (by label, in the arm's own colour)."""
+    rows = [a for a in arms if a["segment"] == segment]
+    frame = beta_densities(rows)
+    frame["arm"] = frame["arm"].map(lambda a: arm_label(a, control))
+    colors = arm_colors(all_arms, control)
+    total = sum(a["successes"] + a["failures"] for a in rows)
     return (
         alt.Chart(frame)
         .mark_line()
         .encode(
             x=alt.X("rate:Q", title="conversion rate", axis=alt.Axis(format="%")),
             y=alt.Y("density:Q", title="posterior density"),
-            color=alt.Color("arm:N", legend=alt.Legend(orient="bottom")),
+            color=alt.Color(
+                "arm:N",
+                scale=alt.Scale(domain=list(colors), range=list(colors.values())),
+                legend=alt.Legend(orient="bottom", title=None),
+            ),
             tooltip=["arm:N", alt.Tooltip("rate:Q", format=".2%"), alt.Tooltip("density:Q", format=".2f")],
         )
-        .properties(width=260, height=200)
-        .facet(column=alt.Column("segment:N", title=None))
-        .resolve_scale(x="independent", y="independent")
-        .properties(description=f"posterior densities after {total} rewards")
+        .properties(
+            title=segment, height=220, description=f"posterior densities of {segment} after {total} rewards"
+        )
     )
 
 

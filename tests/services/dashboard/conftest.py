@@ -13,12 +13,12 @@ from tests.services.api.conftest import free_port, running
 
 APP = Path(__file__).resolve().parents[3] / "services" / "dashboard" / "app.py"
 PAGES = {
-    "pages/policy_simulator.py": "Policy simulator",
-    "pages/model_quality.py": "Model quality",
-    "pages/live_bandit.py": "Live bandit",
-    "pages/score_user.py": "Score a user",
-    "pages/experiment_analysis.py": "Experiment analysis",
-    "pages/funnel.py": "Funnel and daily trend",
+    "views/policy_simulator.py": "Policy simulator",
+    "views/model_quality.py": "Model quality",
+    "views/live_bandit.py": "Live bandit",
+    "views/score_user.py": "Score a user",
+    "views/experiment_analysis.py": "Experiment analysis",
+    "views/funnel.py": "Funnel and daily trend",
 }
 
 

@@ -38,7 +38,7 @@ def test_policy_page_shows_no_observed_uplift_and_the_verdict(placebo_api, monke
     assert observed["uplift"]["low"] < 0 < observed["uplift"]["high"]
     assert observed["profit_vs_random"]["low"] < 0 < observed["profit_vs_random"]["high"]
 
-    at = open_page("pages/policy_simulator.py")
+    at = open_page("views/policy_simulator.py")
     banners = [e.value for e in at.error]
     assert any("no reliable signal" in b for b in banners), banners
     warnings = [w.value for w in at.warning]
@@ -48,5 +48,5 @@ def test_policy_page_shows_no_observed_uplift_and_the_verdict(placebo_api, monke
     captions = " ".join(c.value for c in at.caption)
     assert "pp to +" in captions  # the observed uplift's interval, in percentage points, spans zero
 
-    at = open_page("pages/model_quality.py")
+    at = open_page("views/model_quality.py")
     assert any("no reliable signal" in e.value for e in at.error)

@@ -9,18 +9,28 @@ import pandas as pd
 import streamlit as st
 
 from services.api.model_schemas import ModelInfo
-from services.dashboard import charts, client, simulate
+from services.dashboard import charts, client, glossary, simulate
+from services.dashboard import formatting as fmt
 
 DEFAULT_SEED = 7
 
 
-def _posterior_table(arms: list[dict[str, Any]]) -> pd.DataFrame:
+def _posterior_table(arms: list[dict[str, Any]], control: str) -> pd.DataFrame:
     frame = pd.DataFrame(arms)
-    frame["95% interval"] = [
-        f"{lo:.3f} – {hi:.3f}" for lo, hi in zip(frame.ci_low, frame.ci_high, strict=True)
-    ]
-    cols = ["segment", "arm", "successes", "failures", "mean", "95% interval", "prob_best", "expected_loss"]
-    return frame[cols].rename(columns={"prob_best": "P(best)", "expected_loss": "expected loss"}).round(4)
+    return pd.DataFrame(
+        {
+            "Segment": frame["segment"],
+            "Arm": [fmt.arm_label(str(a), control) for a in frame["arm"]],
+            "Conversions": frame["successes"].map(fmt.count),
+            "Non-conversions": frame["failures"].map(fmt.count),
+            "Conversion rate (posterior mean)": frame["mean"].map(fmt.pct),
+            "95% interval": [
+                f"{fmt.pct(lo)} to {fmt.pct(hi)}" for lo, hi in zip(frame.ci_low, frame.ci_high, strict=True)
+            ],
+            "Chance it is the best arm": frame["prob_best"].map(fmt.pct),
+            "Expected loss": frame["expected_loss"].map(lambda x: fmt.pp(x, 2)),
+        }
+    )
 
 
 def _state(seed: int) -> dict[str, Any]:
@@ -66,9 +76,20 @@ def _simulation(info: ModelInfo) -> None:
     if clicked:
         offset = sim["history"][-1]["users"] if sim["history"] else 0
         features = info.features.names
-        result = simulate.run_round(
-            frame, features, data.arms, data.control, n, sim["rng"], client.post, offset
-        )
+        bar = st.progress(0.0, text=f"Sending {n} simulated users through /optimize and /feedback...")
+        calls = {"done": 0}
+
+        def post(path: str, body: Any) -> Any:
+            """The API call, counted on a progress bar: a 2,000-user round takes seconds."""
+            answer = client.post(path, body)
+            calls["done"] += len(body["users"]) if path == "/optimize" else 1
+            if path == "/optimize" or calls["done"] % 50 == 0:
+                done = calls["done"]
+                bar.progress(min(1.0, done / (2 * n)), text=f"{done:,} of {2 * n:,} user calls")
+            return answer
+
+        result = simulate.run_round(frame, features, data.arms, data.control, n, sim["rng"], post, offset)
+        bar.empty()
         _record(sim, result)
         st.success(
             f"Round {sim['rounds']}: {result.users} users, {result.treated} treated, "
@@ -80,7 +101,17 @@ def _simulation(info: ModelInfo) -> None:
     )
     if sim["history"]:
         charts.show(charts.regret_chart(sim["history"]))
-        st.dataframe(pd.DataFrame(sim["history"]).round(3), hide_index=True, width="stretch")
+        history = pd.DataFrame(sim["history"]).rename(
+            columns={
+                "users": "Users so far",
+                "bandit": "Regret, bandit",
+                "random arm": "Regret, random arm",
+                "round": "Round",
+                "conversions": "Conversions",
+                "treated": "Treated",
+            }
+        )
+        st.dataframe(history.round(2), hide_index=True, width="stretch")
 
 
 def render() -> None:
@@ -95,8 +126,12 @@ def render() -> None:
         bandit = client.request("GET", "/bandit")
     st.subheader("Posteriors")
     st.caption(f"Store: {bandit['backend']}; prior worth {bandit['prior_strength']:g} observations.")
-    charts.show(charts.density_chart(bandit["arms"]))
-    st.table(_posterior_table(bandit["arms"]).set_index(["segment", "arm"]))
+    data = info.data
+    segments = list(dict.fromkeys(a["segment"] for a in bandit["arms"]))
+    for col, segment in zip(st.columns(len(segments)), segments, strict=True):
+        charts.show(charts.density_chart(bandit["arms"], segment, data.arms, data.control), col)
+    st.table(_posterior_table(bandit["arms"], data.control).set_index(["Segment", "Arm"]))
+    glossary.show()
 
 
 render()

@@ -19,7 +19,7 @@ def _api_policy(url, cost, segments):
 def test_page_draws_the_apis_policy_and_follows_a_control(dashboard_env):
     url = dashboard_env
     segments = httpx.get(f"{url}/model").json()["segments"]
-    at = open_page("pages/policy_simulator.py")
+    at = open_page("views/policy_simulator.py")
     assert [t.value for t in at.title] == ["Policy simulator"]
     assert not at.error
 
@@ -46,7 +46,7 @@ def test_page_draws_the_apis_policy_and_follows_a_control(dashboard_env):
 
 def test_thresholds_relabel_the_targeted_users_as_the_api_does(dashboard_env):
     url = dashboard_env
-    at = open_page("pages/policy_simulator.py")
+    at = open_page("views/policy_simulator.py")
     at.number_input(key="th_lower").set_value(-0.01).run()
     at.number_input(key="th_upper").set_value(0.01).run()
     assert not at.exception
@@ -58,13 +58,13 @@ def test_one_threshold_keeps_the_others_exact_value(dashboard_env):
     """Moving the lower threshold used to re-snap the upper one to the slider's step (0.0955 → 0.095)."""
     url = dashboard_env
     upper = httpx.get(f"{url}/model").json()["segments"]["upper"]
-    at = open_page("pages/policy_simulator.py")
+    at = open_page("views/policy_simulator.py")
     at.number_input(key="th_lower").set_value(-0.02).run()
     assert at.number_input(key="th_upper").value == upper
 
 
 def test_budget_zero_says_nobody_is_treated_and_draws_no_empty_chart(dashboard_env):
-    at = open_page("pages/policy_simulator.py")
+    at = open_page("views/policy_simulator.py")
     at.number_input(key="budget").set_value(0.0).run()
     assert not at.exception
     assert any("treats nobody" in i.value for i in at.info)

@@ -6,7 +6,7 @@ from tests.services.dashboard.conftest import chart_descriptions, open_page
 
 def test_page_shows_the_serving_models_evaluation(dashboard_env):
     url = dashboard_env
-    at = open_page("pages/model_quality.py")
+    at = open_page("views/model_quality.py")
     assert [t.value for t in at.title] == ["Model quality"]
     assert not at.error
     evaluation = httpx.get(f"{url}/model/evaluation").json()
