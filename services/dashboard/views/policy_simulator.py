@@ -170,7 +170,27 @@ def _headline(curve: PolicyCurve, info: ModelInfo, currency: str) -> None:
         )
 
 
-def _target_list(c: dict[str, float], currency: str) -> None:
+def _target_preview(frame: pd.DataFrame, kind: str, currency: str) -> pd.DataFrame:
+    def eff(x: float) -> str:
+        return fmt.effect(x, kind, currency)
+
+    return pd.DataFrame(
+        {
+            "User": frame["user"],
+            "Recommended arm": frame["recommended_arm"].map(lambda a: f"arm {a}"),
+            "Expected effect": frame["expected_effect"].map(eff),
+            "90% interval": [
+                fmt.interval(lo, hi, eff)
+                for lo, hi in zip(frame["effect_low"], frame["effect_high"], strict=True)
+            ],
+            "Expected profit": frame["expected_profit"].map(lambda x: fmt.money(x, currency)),
+            "Segment": frame["segment"],
+            "Treat": frame["target"].map({True: "yes", False: "no"}),
+        }
+    )
+
+
+def _target_list(c: dict[str, float], currency: str, kind: str) -> None:
     """Upload users, get the API's target list as a CSV (streamed, bounded to 100,000 users)."""
     st.subheader("Target list for your users")
     st.caption(
@@ -191,16 +211,16 @@ def _target_list(c: dict[str, float], currency: str) -> None:
             return
     answer = st.session_state.get("targets_csv")
     if answer:
-        frame = pd.read_csv(io.BytesIO(answer))
+        frame = pd.read_csv(io.BytesIO(answer), dtype={"user": str, "recommended_arm": str})
         chosen = frame[frame["target"]]
+        by_arm = chosen["recommended_arm"].value_counts()
         st.success(
             f"{fmt.count(len(chosen))} of {fmt.count(len(frame))} users to treat, expected profit "
-            f"{fmt.money(chosen['expected_profit'].sum(), currency)}; by arm: "
-            + ", ".join(
-                f"{arm} {fmt.count(k)}" for arm, k in chosen["recommended_arm"].value_counts().items()
-            )
+            f"{fmt.money(chosen['expected_profit'].sum(), currency)}; "
+            + ", ".join(f"arm {arm}: {fmt.count(k)} users" for arm, k in by_arm.items())
         )
-        st.dataframe(frame.head(20), hide_index=True, width="stretch")
+        st.caption("The 20 best users (the download holds them all, in the API's raw units):")
+        st.dataframe(_target_preview(frame.head(20), kind, currency), hide_index=True, width="stretch")
         st.download_button(
             "Download the target list (CSV)", answer, "target-list.csv", "text/csv", key="targets_download"
         )
@@ -249,7 +269,7 @@ def render() -> None:
         charts.show(charts.segment_mix_chart(curve), right)
     else:  # nobody targeted: a bar chart of zeros says nothing
         charts.show(charts.segment_mix_chart(curve))
-    _target_list(c, currency)
+    _target_list(c, currency, info.data.outcome_kind)
     st.caption(
         f"Model {info.version}. Predicted figures are the model's expectations over its held-out sample of "
         f"{fmt.count(curve.n_users)} users; observed figures compare, among the same targeted users, those "
