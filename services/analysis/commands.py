@@ -109,6 +109,25 @@ def _print_summary(report: DecisionReport, md: Path, js: Path) -> None:
     typer.echo(f"wrote {md} and {js}")
 
 
+CONTROL_NAMES = ("control", "ctrl", "baseline", "holdout", "0")
+
+
+def default_control(labels: list[str], variant: str) -> str:
+    """The control when --control is not given: the one variant with a control-like name, said aloud.
+
+    Taking the first row's variant (as before) silently made a treatment the baseline whenever the
+    file happened to start with one, flipping every effect's sign.
+    """
+    named = [v for v in labels if v.strip().lower() in CONTROL_NAMES]
+    if len(named) != 1:
+        found = "several control-like variants" if named else "no variant named " + "/".join(CONTROL_NAMES)
+        raise fail(
+            f"--control: required ({found} among {variant} values {labels}); e.g. --control {labels[0]!r}"
+        )
+    typer.echo(f"control: {named[0]!r} (named like a control; pass --control to choose another)")
+    return named[0]
+
+
 def analyze(
     data: Annotated[Path, typer.Option(help="Experiment rows: .csv, .csv.gz or .parquet, one row per user.")],
     variant: Annotated[str, typer.Option(help="Column holding each user's variant (arm).")],
@@ -116,7 +135,11 @@ def analyze(
         str, typer.Option(help="Column holding the outcome (0/1 for a conversion, or a number).")
     ],
     control: Annotated[
-        str | None, typer.Option(help="Control variant's value; default: the first variant in the file.")
+        str | None,
+        typer.Option(
+            help="Control variant's value. Without it, a variant named control, ctrl, baseline, holdout or 0 "
+            "(any case) is the control; a file with none of these needs --control."
+        ),
     ] = None,
     pre: Annotated[
         list[str] | None, typer.Option(help="Pre-period covariate column for CUPED (repeat for several).")
@@ -181,6 +204,8 @@ def analyze(
     labels = frame[variant].astype(str).to_numpy()
     if control is not None and control not in set(labels):
         raise fail(f"--control: {control!r} is not a value of {variant} ({sorted(set(labels))})")
+    if control is None:
+        control = default_control(sorted(set(labels)), variant)
     from shared.stats import analyze_rows
 
     try:

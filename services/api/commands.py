@@ -16,6 +16,12 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (each loads the model once).")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    models: Annotated[
+        Path | None,
+        typer.Option(
+            help="Models folder whose current version is served (default: UPLIFT_MODELS_DIR or models)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the inference API (settings from UPLIFT_* environment variables; see /docs)."""
     if not 1 <= port <= 65535:
@@ -24,12 +30,20 @@ def serve(
     if workers < 1:
         typer.echo(f"error: --workers: must be at least 1, got {workers}", err=True)
         raise typer.Exit(2)
+    if models is not None:
+        if not models.is_dir():
+            typer.echo(
+                f"error: --models: {models} is not a folder (train one with `uplift train --out`)", err=True
+            )
+            raise typer.Exit(2)
+        # Through the environment: uvicorn's workers build their settings from it.
+        os.environ["UPLIFT_MODELS_DIR"] = str(models.resolve())
     # One scoring thread per worker: the server scales by workers, and OpenMP threads inside a
     # one-row predict only contend with each other on a small machine.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    # xgboost imports scikit-learn when it is installed (the trainer's ONNX tools bring it), which
-    # costs seconds of start-up here; the API never uses it, so the server process hides it.
+    # xgboost imports scikit-learn when it is installed, which costs seconds of start-up here; the
+    # API never uses it (the served effect form lives in shared.effect_form), so the server hides it.
     sys.modules.setdefault("sklearn", None)  # type: ignore[arg-type]
     import uvicorn
     from pydantic import ValidationError

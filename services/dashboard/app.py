@@ -15,12 +15,12 @@ from services.dashboard.settings import DashboardSettings
 RECHECK_SECONDS = 5
 
 PAGES = [
-    st.Page("pages/policy_simulator.py", title="Policy simulator", icon=":material/savings:", default=True),
-    st.Page("pages/model_quality.py", title="Model quality", icon=":material/monitoring:"),
-    st.Page("pages/live_bandit.py", title="Live bandit", icon=":material/casino:"),
-    st.Page("pages/score_user.py", title="Score a user", icon=":material/person_search:"),
-    st.Page("pages/experiment_analysis.py", title="Experiment analysis", icon=":material/science:"),
-    st.Page("pages/funnel.py", title="Funnel and daily trend", icon=":material/filter_alt:"),
+    st.Page("views/policy_simulator.py", title="Policy simulator", icon=":material/savings:", default=True),
+    st.Page("views/model_quality.py", title="Model quality", icon=":material/monitoring:"),
+    st.Page("views/live_bandit.py", title="Live bandit", icon=":material/casino:"),
+    st.Page("views/score_user.py", title="Score a user", icon=":material/person_search:"),
+    st.Page("views/experiment_analysis.py", title="Experiment analysis", icon=":material/science:"),
+    st.Page("views/funnel.py", title="Funnel and daily trend", icon=":material/filter_alt:"),
 ]
 
 

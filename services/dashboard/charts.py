@@ -15,6 +15,9 @@ import streamlit as st
 from scipy import stats
 from streamlit.delta_generator import DeltaGenerator
 
+from services.api.model_schemas import Decile, Interval, Line, PolicyCurve
+from services.dashboard.formatting import arm_colors, arm_label
+
 SEGMENT_COLORS = {"Persuadable": "#2a9d8f", "Neutral": "#adb5bd", "Sleeping Dog": "#e76f51"}
 _SEG_SCALE = alt.Scale(domain=list(SEGMENT_COLORS), range=list(SEGMENT_COLORS.values()))
 
@@ -23,44 +26,66 @@ Drawable = alt.Chart | alt.LayerChart | alt.FacetChart
 
 
 def show(chart: Drawable, where: DeltaGenerator | None = None) -> None:
-    """Draw full width; Streamlit uses the chart's description as its accessible name."""
-    (where or st.container()).altair_chart(chart, width="stretch")
+    """Draw full width; Streamlit uses the chart's description as its accessible name.
+
+    The autosize is set here, not left to Streamlit: its default fits both axes to the element, and
+    on a rerun the element's measured height can be the plot's alone, which squeezed the plot to a
+    flat line (the regret and posterior charts) or cut the title. "fit-x" fits the width only; the
+    height is the chart's own plus its axes, titles and legend.
+    """
+    sized = chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+    (where or st.container()).altair_chart(sized, width="stretch")
 
 
 def _pct(x: float) -> str:
     return f"{x:.1%}"
 
 
-def policy_chart(curve: dict[str, Any], metric: str, title: str) -> alt.LayerChart:
+def policy_chart(curve: PolicyCurve, metric: str, title: str, currency: str = "$") -> alt.LayerChart:
     """Profit or ROI of the model's ranking against the share targeted, the chosen cut-off marked.
 
     Random targeting is drawn from the API's own line (profit) or its ROI at the cut-off, which is
-    the same at every share (a random subset earns the average effect per user).
+    the same at every share (a random subset earns the average effect per user). On the profit chart
+    the profit observed on held-out users at the cut-off stands beside the prediction, with its interval.
     """
-    chosen = curve["chosen"]
-    frame = pd.DataFrame({"share": curve["share"], "value": curve[metric], "series": "model ranking"})
+    chosen = curve.chosen
+    assert chosen is not None
+    values = curve.profit if metric == "profit" else curve.roi
+    frame = pd.DataFrame({"share": curve.share, "value": values, "series": "predicted, model ranking"})
     if metric == "roi":
         frame = frame[frame["share"] > 0]  # no spend, no ROI: the API reports 0 there
     if metric == "profit":
-        rand = pd.DataFrame({"share": curve["share"], "value": curve["random_profit"], "series": "random"})
+        rand = pd.DataFrame(
+            {"share": curve.share, "value": curve.random_profit, "series": "predicted, random"}
+        )
         frame = pd.concat([frame, rand], ignore_index=True)
-    elif chosen["treat_all"]["roi"] is not None:
-        roi_all = chosen["treat_all"]["roi"]
-        rand = pd.DataFrame({"share": [0.0, 1.0], "value": [roi_all, roi_all], "series": "random"})
+    elif chosen.treat_all.roi is not None:
+        roi_all = chosen.treat_all.roi
+        rand = pd.DataFrame({"share": [0.0, 1.0], "value": [roi_all, roi_all], "series": "predicted, random"})
         frame = pd.concat([frame, rand], ignore_index=True)
-    y_title = "expected profit" if metric == "profit" else "ROI (profit / spend)"
+    y_title = f"profit ({currency})" if metric == "profit" else "ROI (profit / spend)"
+    value_format = ",.0f" if metric == "profit" else ".0%"
     lines = _share_lines(
-        frame, "series", y_title, {"model ranking": "#264653", "random": "#e9c46a"}, ",.3f"
-    ).encode(strokeDash=alt.condition(alt.datum.series == "random", alt.value([5, 4]), alt.value([1, 0])))
-    policy_value = chosen["policy"][metric]
-    cut = pd.DataFrame({"share": [chosen["share"]], "label": [f"cut-off {_pct(chosen['share'])}"]})
+        frame,
+        "series",
+        y_title,
+        {"predicted, model ranking": "#264653", "predicted, random": "#e9c46a"},
+        value_format,
+        y_format=None if metric == "profit" else "%",
+    ).encode(
+        strokeDash=alt.condition(
+            alt.datum.series == "predicted, random", alt.value([5, 4]), alt.value([1, 0])
+        )
+    )
+    policy = chosen.policy.model_dump()
+    everyone_value = chosen.treat_all.model_dump()[metric]
+    cut = pd.DataFrame({"share": [chosen.share], "label": [f"cut-off {_pct(chosen.share)}"]})
     rule = alt.Chart(cut).mark_rule(color="#e63946", strokeWidth=2).encode(x="share:Q")
     label = (
         alt.Chart(cut)
         .mark_text(align="left", dx=4, dy=-6, color="#e63946", fontWeight="bold")
         .encode(x="share:Q", y=alt.value(8), text="label:N")
     )
-    everyone_value = chosen["treat_all"][metric]
     layers: list[alt.Chart] = [lines, rule, label]
     if everyone_value is not None:
         everyone = pd.DataFrame({"share": [1.0], "value": [everyone_value], "label": ["treat everyone"]})
@@ -71,20 +96,49 @@ def policy_chart(curve: dict[str, Any], metric: str, title: str) -> alt.LayerCha
                 x="share:Q", y="value:Q", text="label:N"
             ),
         ]
+    if metric == "profit" and chosen.policy.treated:
+        layers += _observed_marks(chosen.share, chosen.observed.profit)
+    policy_value = policy[metric]
     policy_text = "n/a" if policy_value is None else f"{policy_value:,.2f}"
-    description = f"{title}: cut-off at {_pct(chosen['share'])} of users, policy {metric} {policy_text}"
+    description = f"{title}: cut-off at {_pct(chosen.share)} of users, policy {metric} {policy_text}"
+    if metric == "profit":
+        description += f", observed {chosen.observed.profit.value:,.2f}"
     return alt.LayerChart(layer=layers).properties(title=title, height=320, description=description)
 
 
-def segment_mix_chart(curve: dict[str, Any]) -> alt.Chart:
+def _observed_marks(share: float, observed: Interval) -> list[alt.Chart]:
+    """The held-out observed profit at the cut-off: a point and its interval as a vertical bar."""
+    frame = pd.DataFrame(
+        {"share": [share], "value": [observed.value], "low": [observed.low], "high": [observed.high]}
+    )
+    base = alt.Chart(frame)
+    tip = [
+        alt.Tooltip("value:Q", title="observed profit", format=",.0f"),
+        alt.Tooltip("low:Q", format=",.0f"),
+        alt.Tooltip("high:Q", format=",.0f"),
+    ]
+    return [
+        base.mark_rule(color="#2a9d8f", strokeWidth=3).encode(
+            x="share:Q", y="low:Q", y2="high:Q", tooltip=tip
+        ),
+        base.mark_point(color="#2a9d8f", filled=True, size=120, shape="square").encode(
+            x="share:Q", y="value:Q", tooltip=tip
+        ),
+        base.mark_text(align="left", dx=8, color="#2a9d8f", fontWeight="bold").encode(
+            x="share:Q", y="value:Q", text=alt.value("observed on held-out users")
+        ),
+    ]
+
+
+def segment_mix_chart(curve: PolicyCurve) -> alt.Chart:
     """Users of each segment among those targeted, as the targeted share grows."""
     rows = [
         {"share": share, "segment": seg, "users": count}
-        for share, mix in zip(curve["share"], curve["segment_mix"], strict=True)
+        for share, mix in zip(curve.share, curve.segment_mix, strict=True)
         for seg, count in mix.items()
     ]
     frame = pd.DataFrame(rows)
-    chosen = curve["chosen"]["share"]
+    chosen = curve.chosen.share if curve.chosen is not None else 0.0
     area = (
         alt.Chart(frame)
         .mark_area(opacity=0.85)
@@ -118,10 +172,10 @@ def chosen_mix_chart(mix: dict[str, int]) -> alt.Chart:
     )
 
 
-def curve_chart(curves: dict[str, dict[str, list[float]]], title: str, y_title: str) -> alt.Chart:
+def curve_chart(curves: dict[str, Line], title: str, y_title: str) -> alt.Chart:
     """Model / random / oracle lines of a Qini or uplift curve (x = share targeted)."""
     frame = pd.concat(
-        [pd.DataFrame({"share": c["x"], "value": c["y"], "ranking": name}) for name, c in curves.items()],
+        [pd.DataFrame({"share": c.x, "value": c.y, "ranking": name}) for name, c in curves.items()],
         ignore_index=True,
     )
     colors = {"model": "#264653", "oracle": "#2a9d8f", "random": "#e9c46a"}
@@ -132,7 +186,12 @@ def curve_chart(curves: dict[str, dict[str, list[float]]], title: str, y_title: 
 
 
 def _share_lines(
-    frame: pd.DataFrame, series: str, y_title: str, colors: dict[str, str], value_format: str
+    frame: pd.DataFrame,
+    series: str,
+    y_title: str,
+    colors: dict[str, str],
+    value_format: str,
+    y_format: str | None = None,
 ) -> alt.Chart:
     """Lines of ``value`` against the share of users targeted, one colour per ``series`` value."""
     return (
@@ -140,7 +199,7 @@ def _share_lines(
         .mark_line()
         .encode(
             x=alt.X("share:Q", title="share of users targeted", axis=alt.Axis(format="%")),
-            y=alt.Y("value:Q", title=y_title),
+            y=alt.Y("value:Q", title=y_title, axis=alt.Axis(format=y_format) if y_format else alt.Axis()),
             color=alt.Color(
                 f"{series}:N",
                 scale=alt.Scale(domain=list(colors), range=list(colors.values())),
@@ -155,9 +214,9 @@ def _share_lines(
     )
 
 
-def decile_chart(deciles: list[dict[str, float]]) -> alt.Chart:
+def decile_chart(deciles: list[Decile]) -> alt.Chart:
     """Observed uplift per decile of predicted uplift, beside the mean prediction."""
-    frame = pd.DataFrame(deciles)
+    frame = pd.DataFrame([d.model_dump() for d in deciles])
     long = frame.melt(
         id_vars=["bin"], value_vars=["uplift", "predicted"], var_name="kind", value_name="value"
     )
@@ -207,22 +266,29 @@ def beta_densities(arms: list[dict[str, Any]], points: int = 300) -> pd.DataFram
     return pd.concat(frames, ignore_index=True)
 
 
-def density_chart(arms: list[dict[str, Any]]) -> alt.FacetChart:
-    frame = beta_densities(arms)
-    total = sum(a["successes"] + a["failures"] for a in arms)
+def density_chart(arms: list[dict[str, Any]], segment: str, all_arms: list[str], control: str) -> alt.Chart:
+    """One segment's Beta posteriors, one line per arm (by label, in the arm's own colour)."""
+    rows = [a for a in arms if a["segment"] == segment]
+    frame = beta_densities(rows)
+    frame["arm"] = frame["arm"].map(lambda a: arm_label(a, control))
+    colors = arm_colors(all_arms, control)
+    total = sum(a["successes"] + a["failures"] for a in rows)
     return (
         alt.Chart(frame)
         .mark_line()
         .encode(
             x=alt.X("rate:Q", title="conversion rate", axis=alt.Axis(format="%")),
             y=alt.Y("density:Q", title="posterior density"),
-            color=alt.Color("arm:N", legend=alt.Legend(orient="bottom")),
+            color=alt.Color(
+                "arm:N",
+                scale=alt.Scale(domain=list(colors), range=list(colors.values())),
+                legend=alt.Legend(orient="bottom", title=None),
+            ),
             tooltip=["arm:N", alt.Tooltip("rate:Q", format=".2%"), alt.Tooltip("density:Q", format=".2f")],
         )
-        .properties(width=260, height=200)
-        .facet(column=alt.Column("segment:N", title=None))
-        .resolve_scale(x="independent", y="independent")
-        .properties(description=f"posterior densities after {total} rewards")
+        .properties(
+            title=segment, height=220, description=f"posterior densities of {segment} after {total} rewards"
+        )
     )
 
 

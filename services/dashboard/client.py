@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 import pandas as pd
 import streamlit as st
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from services.api.model_schemas import Curves, Evaluation, ModelInfo, PolicyCurve, Sample
 from services.dashboard.settings import DashboardSettings
 
 # Tables change only when a model is reloaded; a short TTL keeps reruns cheap and still picks that up.
@@ -82,6 +84,23 @@ def request(method: str, path: str, *, params: dict[str, Any] | None = None, bod
     return response.json()
 
 
+def target_list(csv: bytes, params: dict[str, Any]) -> bytes:
+    """POST a CSV of users to /model/targets; the streamed CSV answer, read whole (it is bounded)."""
+    settings = get_settings()
+    path = "/model/targets"
+    try:
+        with _client(settings).stream(
+            "POST", path, params=params, content=csv, headers={"Content-Type": "text/csv"}, timeout=120
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                kind: ErrorKind = "rejected" if response.status_code < 500 else "failed"
+                raise ApiError(kind, f"POST {path} was refused: {_detail(response)}", response.status_code)
+            return b"".join(response.iter_bytes())
+    except httpx.TransportError as exc:
+        raise ApiError("unreachable", f"the API at {settings.api_url} does not answer ({exc})") from exc
+
+
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def _cached_get(base_url: str, path: str, params: tuple[tuple[str, Any], ...]) -> Any:
     del base_url  # part of the cache key only: another API never answers from this one's cache
@@ -97,10 +116,48 @@ def post(path: str, body: Any) -> Any:
     return request("POST", path, body=body)
 
 
+Answer = TypeVar("Answer", bound=BaseModel)
+_IMPORTANCE = TypeAdapter(dict[str, dict[str, float]])
+
+
+def parse(kind: type[Answer], path: str, body: Any) -> Answer:
+    """The API's JSON as the route's declared type; a mismatch names the route and the field."""
+    try:
+        return kind.model_validate(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ApiError("failed", f"GET {path} answered outside its contract: {where}: {err['msg']}") from exc
+
+
+def model_info() -> ModelInfo:
+    return parse(ModelInfo, "/model", fetch("/model"))
+
+
+def evaluation() -> Evaluation:
+    return parse(Evaluation, "/model/evaluation", fetch("/model/evaluation"))
+
+
+def curves(points: int = 201) -> Curves:
+    return parse(Curves, "/model/curves", fetch("/model/curves", points=points))
+
+
+def policy_curve(**params: Any) -> PolicyCurve:
+    return parse(PolicyCurve, "/model/policy-curve", fetch("/model/policy-curve", **params))
+
+
+def importance() -> dict[str, dict[str, float]]:
+    body = fetch("/model/importance")
+    try:
+        return _IMPORTANCE.validate_python(body)
+    except ValidationError as exc:
+        raise ApiError("failed", f"GET /model/importance answered outside its contract: {exc}") from exc
+
+
 def sample_frame(n: int = 5000) -> pd.DataFrame:
     """Held-out users from the serving model's sample (features, arm, outcome, truth if synthetic)."""
-    data = fetch("/model/sample", n=n)
-    return pd.DataFrame(data["rows"], columns=data["columns"])
+    data = parse(Sample, "/model/sample", fetch("/model/sample", n=n))
+    return pd.DataFrame(data.rows, columns=data.columns)
 
 
 def banner(exc: ApiError) -> None:

@@ -128,6 +128,12 @@ def up(
     api_port: Annotated[int, typer.Option(help="API TCP port (the API binds 127.0.0.1 only).")] = 8000,
     rows: Annotated[int, typer.Option(help="Synthetic users to train on when no model exists.")] = 200_000,
     seed: Annotated[int, typer.Option(help="Seed of that training run.")] = 7,
+    models: Annotated[
+        Path | None,
+        typer.Option(
+            help="Models folder to serve, trained into first if empty (default: UPLIFT_MODELS_DIR or models)."
+        ),
+    ] = None,
 ) -> None:
     """API and dashboard together; trains a model first if the models folder has none. Ctrl-C stops both."""
     _check_port(port, "--port")
@@ -136,6 +142,11 @@ def up(
         raise _fail(f"--port: must differ from --api-port ({port})")
     if rows <= 0:
         raise _fail(f"--rows: must be a positive integer, got {rows}")
+    if models is not None:
+        if models.exists() and not models.is_dir():
+            raise _fail(f"--models: {models} is not a folder")
+        # Through the environment: the API child and the settings read below both obey it.
+        os.environ["UPLIFT_MODELS_DIR"] = str(models.resolve())
     _check_settings()
     from services.api.settings import ApiSettings
 

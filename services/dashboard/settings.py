@@ -14,6 +14,10 @@ class DashboardSettings(BaseSettings):
     api_key: SecretStr | None = None
     dashboard_port: int = Field(default=8501, ge=1, le=65535)
     request_timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds per API request.")
+    # Money on the pages (profit, cost, value per conversion) is written with this symbol or code.
+    currency: str = Field(
+        default="$", min_length=1, max_length=4, description="Currency symbol, e.g. $ or €."
+    )
 
     @field_validator("api_url")
     @classmethod

@@ -157,13 +157,22 @@ def train(
         str | None, typer.Option(help="With --data: the control arm's value (default: the arm 0).")
     ] = None,
     features: Annotated[
-        list[str] | None, typer.Option(help="With --data: feature columns (default: all other columns).")
+        list[str] | None,
+        typer.Option(
+            help="With --data: feature columns, comma-separated or repeated (default: all other columns)."
+        ),
     ] = None,
     exclude: Annotated[
-        list[str] | None, typer.Option(help="With --data: columns never used (IDs, post-treatment outcomes).")
+        list[str] | None,
+        typer.Option(
+            help="With --data: columns never used (IDs, post-treatment outcomes), comma-separated or repeated."
+        ),
     ] = None,
     categorical: Annotated[
-        list[str] | None, typer.Option(help="With --data: numeric-looking columns to treat as categories.")
+        list[str] | None,
+        typer.Option(
+            help="With --data: numeric-looking columns to treat as categories, comma-separated or repeated."
+        ),
     ] = None,
     id_column: Annotated[
         str | None, typer.Option(help="With --data: row ID column (checked unique, never a feature).")
@@ -275,6 +284,9 @@ def train(
         report("validate")
         checked = training.validate(split, settings.limits())
     except DataError as exc:
+        if data is None and "each arm needs at least" in exc.rule:
+            # Synthetic data: the user's lever is --rows, not the arm the validator names.
+            raise fail(f"--rows: {rows} users are too few ({exc}); use --rows 2000 or more") from exc
         raise fail(str(exc)) from exc
     for warning in checked.warnings:
         # Without randomization there is no designed split, so a "mismatch" says nothing.
@@ -408,9 +420,17 @@ def score(
     if n_jobs < 0:
         raise fail(f"--n-jobs: must not be negative, got {n_jobs}")
     _check_out_parent(out, "--out")
+    from services.trainer.ingest import file_format
     from services.trainer.scoring import load_for_batch, score_file
     from services.trainer.validate import DataError
     from shared.artifacts import ArtifactError
+
+    try:
+        file_format(out)
+    except DataError as exc:  # the reader names --data; here the output file is the culprit
+        raise fail(
+            f"--out: unknown file type {out.name!r}; use .csv (optionally .gz/.bz2/.zst) or .parquet"
+        ) from exc
 
     try:
         bundle = load_for_batch(models, n_jobs)

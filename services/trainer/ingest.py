@@ -56,7 +56,18 @@ def column_types(path: Path) -> dict[str, pa.DataType]:
     return {f.name: f.type for f in schema}
 
 
-def _arrow_error(exc: pa.ArrowInvalid, path: Path) -> DataError:
+# What to do about a value that does not parse depends on who reads: training infers the column's
+# type (so --categorical can change it); scoring reads with the model's types (and has no such option).
+TRAIN_HINT = (
+    "CSV types are inferred from the start of the file, so clean the column or name it with --categorical"
+)
+SCORE_HINT = (
+    "the model reads this column with its training type: fix or blank the values that do not parse "
+    "(a blank is scored as missing), or retrain with the column named in --categorical"
+)
+
+
+def _arrow_error(exc: pa.ArrowInvalid, path: Path, hint: str = TRAIN_HINT) -> DataError:
     """Name the column pyarrow refers to by position ("CSV column #2") in a one-line error."""
     message = str(exc).splitlines()[0]
     column = "--data"
@@ -66,8 +77,7 @@ def _arrow_error(exc: pa.ArrowInvalid, path: Path) -> DataError:
         column = names[int(match.group(1))] if int(match.group(1)) < len(names) else column
     return DataError(
         column,
-        f"a value does not parse as the column's type ({message}); CSV types are inferred from the "
-        "start of the file, so clean the column or name it with --categorical",
+        f"a value does not parse as the column's type ({message}); {hint}",
     )
 
 
@@ -113,7 +123,7 @@ def iter_batches(path: Path, types: dict[str, pa.DataType], batch_rows: int) -> 
                 for start in range(0, batch.num_rows, batch_rows):
                     yield batch.slice(start, batch_rows)
     except pa.ArrowInvalid as exc:
-        raise _arrow_error(exc, path) from exc
+        raise _arrow_error(exc, path, SCORE_HINT) from exc
 
 
 def _cast(batch: pa.RecordBatch, types: dict[str, pa.DataType]) -> pa.RecordBatch:

@@ -81,14 +81,27 @@ def test_planned_allocation_mismatch_withholds_effects_until_overridden(tmp_path
     assert not forced["effects_withheld"] and len(forced["frequentist"]) == 2
 
 
-def test_parquet_input_and_default_first_variant_as_control(tmp_path, monkeypatch):
-    frame = pd.DataFrame({"arm": ["a"] * 300 + ["b"] * 300, "y": [0, 1, 0] * 100 + [1, 1, 0] * 100})
+def test_parquet_input_and_a_variant_named_control_is_the_default(tmp_path, monkeypatch):
+    # The file starts with the treatment: the first row's variant must not become the control.
+    frame = pd.DataFrame({"arm": ["b"] * 300 + ["Control"] * 300, "y": [1, 1, 0] * 100 + [0, 1, 0] * 100})
     frame.to_parquet(tmp_path / "exp.parquet")
     monkeypatch.chdir(tmp_path)
     res = runner.invoke(app, ["analyze", "--data", "exp.parquet", "--variant", "arm", "--metric", "y"])
     assert res.exit_code == 0, res.output
+    assert "control: 'Control' (named like a control; pass --control to choose another)" in res.stdout
     rep = json.loads((tmp_path / "reports" / "exp-y.json").read_text())
-    assert rep["control"] == "a" and rep["decision"]["winner"] == "b"
+    assert rep["control"] == "Control" and rep["decision"]["winner"] == "b"
+
+
+def test_without_a_control_like_name_control_is_required(tmp_path):
+    p = tmp_path / "ab.csv"
+    pd.DataFrame({"arm": ["b", "a"] * 100, "y": [0, 1] * 100}).to_csv(p, index=False)
+    res = runner.invoke(app, ["analyze", "--data", str(p), "--variant", "arm", "--metric", "y"])
+    assert res.exit_code == 2
+    assert res.stderr.strip().splitlines() == [
+        "error: --control: required (no variant named control/ctrl/baseline/holdout/0 among arm values "
+        "['a', 'b']); e.g. --control 'a'"
+    ]
 
 
 def _bad_file(tmp_path):
@@ -126,7 +139,13 @@ def _bad_file(tmp_path):
 )
 def test_bad_options_exit_2_with_one_line(tmp_path, extra, message):
     data = _bad_file(tmp_path)
-    args = {"--data": str(data), "--variant": "arm", "--metric": "y", "--out": str(tmp_path / "r")}
+    args = {
+        "--data": str(data),
+        "--variant": "arm",
+        "--metric": "y",
+        "--control": "a",
+        "--out": str(tmp_path / "r"),
+    }
     it = iter(extra)
     rest = []
     for key in it:
@@ -145,7 +164,20 @@ def test_single_variant_file_is_refused(tmp_path):
     p = tmp_path / "one.csv"
     pd.DataFrame({"arm": ["a"] * 5, "y": [1, 0, 1, 0, 1]}).to_csv(p, index=False)
     res = runner.invoke(
-        app, ["analyze", "--data", str(p), "--variant", "arm", "--metric", "y", "--out", str(tmp_path / "r")]
+        app,
+        [
+            "analyze",
+            "--data",
+            str(p),
+            "--variant",
+            "arm",
+            "--metric",
+            "y",
+            "--control",
+            "a",
+            "--out",
+            str(tmp_path),
+        ],
     )
     assert res.exit_code == 2
     assert res.stderr.strip() == "error: variants: need at least two (a control and a treatment), got 1"

@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.services.api.conftest import free_port, run_api, running
+from tests.services.api.conftest import free_port, running
 
 APP = Path(__file__).resolve().parents[3] / "services" / "dashboard" / "app.py"
 PAGES = {
-    "pages/policy_simulator.py": "Policy simulator",
-    "pages/model_quality.py": "Model quality",
-    "pages/live_bandit.py": "Live bandit",
-    "pages/score_user.py": "Score a user",
-    "pages/experiment_analysis.py": "Experiment analysis",
-    "pages/funnel.py": "Funnel and daily trend",
+    "views/policy_simulator.py": "Policy simulator",
+    "views/model_quality.py": "Model quality",
+    "views/live_bandit.py": "Live bandit",
+    "views/score_user.py": "Score a user",
+    "views/experiment_analysis.py": "Experiment analysis",
+    "views/funnel.py": "Funnel and daily trend",
 }
 
 
@@ -26,10 +26,23 @@ def api_env(models_dir: Path, data_dir: Path) -> dict[str, str]:
     return {"UPLIFT_MODELS_DIR": str(models_dir), "UPLIFT_DATA_DIR": str(data_dir)}
 
 
+@contextmanager
+def serve_api(env: dict[str, str]) -> Iterator[str]:
+    """A real `uplift serve --models DIR` on a free port, given time to start on a busy machine."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(env)
+    models = env.pop("UPLIFT_MODELS_DIR")
+    argv = [sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--log-level", "warning"]
+    argv += ["--models", models]
+    with running(argv, env, f"{url}/ready", timeout_s=120):
+        yield url
+
+
 @pytest.fixture(scope="session")
 def api_url(trained_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One real `uplift serve` for the dashboard tests, with its own bandit store."""
-    with run_api(api_env(trained_models, tmp_path_factory.mktemp("var"))) as (url, _):
+    with serve_api(api_env(trained_models, tmp_path_factory.mktemp("var"))) as url:
         yield url
 
 
@@ -59,5 +72,5 @@ def run_dashboard(api_url: str) -> Iterator[str]:
     port = free_port()
     argv = [sys.executable, "-m", "services.cli", "dashboard", "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
-    with running(argv, {"UPLIFT_API_URL": api_url}, f"{url}/_stcore/health", timeout_s=60):
+    with running(argv, {"UPLIFT_API_URL": api_url}, f"{url}/_stcore/health", timeout_s=120):
         yield url

@@ -50,5 +50,5 @@ def test_funnel_and_daily_sections(tmp_path, suffix):
 def test_plain_experiment_file_has_null_sections(tmp_path):
     path = tmp_path / "plain.csv"
     pd.DataFrame({"variant": ["A", "B"] * 50, "purchased": [0, 1, 1, 0] * 25}).to_csv(path, index=False)
-    report, md = _analyze(path, tmp_path / "rep")
+    report, md = _analyze(path, tmp_path / "rep", "--control", "A")
     assert report["funnel"] is None and report["daily"] is None and "## Funnel" not in md

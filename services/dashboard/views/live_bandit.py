@@ -8,18 +8,29 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from services.dashboard import charts, client, simulate
+from services.api.model_schemas import ModelInfo
+from services.dashboard import charts, client, glossary, simulate
+from services.dashboard import formatting as fmt
 
 DEFAULT_SEED = 7
 
 
-def _posterior_table(arms: list[dict[str, Any]]) -> pd.DataFrame:
+def _posterior_table(arms: list[dict[str, Any]], control: str) -> pd.DataFrame:
     frame = pd.DataFrame(arms)
-    frame["95% interval"] = [
-        f"{lo:.3f} – {hi:.3f}" for lo, hi in zip(frame.ci_low, frame.ci_high, strict=True)
-    ]
-    cols = ["segment", "arm", "successes", "failures", "mean", "95% interval", "prob_best", "expected_loss"]
-    return frame[cols].rename(columns={"prob_best": "P(best)", "expected_loss": "expected loss"}).round(4)
+    return pd.DataFrame(
+        {
+            "Segment": frame["segment"],
+            "Arm": [fmt.arm_label(str(a), control) for a in frame["arm"]],
+            "Conversions": frame["successes"].map(fmt.count),
+            "Non-conversions": frame["failures"].map(fmt.count),
+            "Conversion rate (posterior mean)": frame["mean"].map(fmt.pct),
+            "95% interval": [
+                f"{fmt.pct(lo)} to {fmt.pct(hi)}" for lo, hi in zip(frame.ci_low, frame.ci_high, strict=True)
+            ],
+            "Chance it is the best arm": frame["prob_best"].map(fmt.pct),
+            "Expected loss": frame["expected_loss"].map(lambda x: fmt.pp(x, 2)),
+        }
+    )
 
 
 def _state(seed: int) -> dict[str, Any]:
@@ -47,11 +58,11 @@ def _record(sim: dict[str, Any], result: simulate.RoundResult) -> None:
     )
 
 
-def _simulation(info: dict[str, Any]) -> None:
+def _simulation(info: ModelInfo) -> None:
     st.subheader("Send simulated users")
     frame = client.sample_frame()
-    data = info["data"]
-    if not simulate.has_truth(frame, data["arms"], data["control"]):
+    data = info.data
+    if not simulate.has_truth(frame, data.arms, data.control):
         st.info(
             "Simulated rewards need each user's true conversion probabilities, which only the synthetic "
             "market has. This model was trained on real data, so this control is unavailable."
@@ -64,10 +75,21 @@ def _simulation(info: dict[str, Any]) -> None:
     clicked = st.button(f"Send {n} simulated users", key="sim_send", type="primary")
     if clicked:
         offset = sim["history"][-1]["users"] if sim["history"] else 0
-        features = [f["name"] for f in info["features"]["features"]]
-        result = simulate.run_round(
-            frame, features, data["arms"], data["control"], n, sim["rng"], client.post, offset
-        )
+        features = info.features.names
+        bar = st.progress(0.0, text=f"Sending {n} simulated users through /optimize and /feedback...")
+        calls = {"done": 0}
+
+        def post(path: str, body: Any) -> Any:
+            """The API call, counted on a progress bar: a 2,000-user round takes seconds."""
+            answer = client.post(path, body)
+            calls["done"] += len(body["users"]) if path == "/optimize" else 1
+            if path == "/optimize" or calls["done"] % 50 == 0:
+                done = calls["done"]
+                bar.progress(min(1.0, done / (2 * n)), text=f"{done:,} of {2 * n:,} user calls")
+            return answer
+
+        result = simulate.run_round(frame, features, data.arms, data.control, n, sim["rng"], post, offset)
+        bar.empty()
         _record(sim, result)
         st.success(
             f"Round {sim['rounds']}: {result.users} users, {result.treated} treated, "
@@ -79,7 +101,17 @@ def _simulation(info: dict[str, Any]) -> None:
     )
     if sim["history"]:
         charts.show(charts.regret_chart(sim["history"]))
-        st.dataframe(pd.DataFrame(sim["history"]).round(3), hide_index=True, width="stretch")
+        history = pd.DataFrame(sim["history"]).rename(
+            columns={
+                "users": "Users so far",
+                "bandit": "Regret, bandit",
+                "random arm": "Regret, random arm",
+                "round": "Round",
+                "conversions": "Conversions",
+                "treated": "Treated",
+            }
+        )
+        st.dataframe(history.round(2), hide_index=True, width="stretch")
 
 
 def render() -> None:
@@ -89,13 +121,17 @@ def render() -> None:
         "learns from `/feedback`. P(best) and expected loss are the API's."
     )
     with client.shown_errors():
-        info = client.fetch("/model")
+        info = client.model_info()
         _simulation(info)
         bandit = client.request("GET", "/bandit")
     st.subheader("Posteriors")
     st.caption(f"Store: {bandit['backend']}; prior worth {bandit['prior_strength']:g} observations.")
-    charts.show(charts.density_chart(bandit["arms"]))
-    st.table(_posterior_table(bandit["arms"]).set_index(["segment", "arm"]))
+    data = info.data
+    segments = list(dict.fromkeys(a["segment"] for a in bandit["arms"]))
+    for col, segment in zip(st.columns(len(segments)), segments, strict=True):
+        charts.show(charts.density_chart(bandit["arms"], segment, data.arms, data.control), col)
+    st.table(_posterior_table(bandit["arms"], data.control).set_index(["Segment", "Arm"]))
+    glossary.show()
 
 
 render()

@@ -1,5 +1,6 @@
 import httpx
 
+from services.dashboard.formatting import money
 from tests.services.dashboard.conftest import chart_descriptions, open_page
 
 
@@ -18,14 +19,15 @@ def _api_policy(url, cost, segments):
 def test_page_draws_the_apis_policy_and_follows_a_control(dashboard_env):
     url = dashboard_env
     segments = httpx.get(f"{url}/model").json()["segments"]
-    at = open_page("pages/policy_simulator.py")
+    at = open_page("views/policy_simulator.py")
     assert [t.value for t in at.title] == ["Policy simulator"]
     assert not at.error
 
     before = _api_policy(url, 1.0, segments)["chosen"]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Users treated"] == f"{before['policy']['treated']:,}"
-    assert metrics["Expected profit"] == f"{before['policy']['profit']:,.2f}"
+    assert metrics["Predicted profit"] == money(before["policy"]["profit"], "$")
+    assert metrics["Observed profit"] == money(before["observed"]["profit"]["value"], "$")
     assert f"top {before['share']:.1%}" in at.subheader[0].value
     profit_chart = chart_descriptions(at)[0]
     assert f"cut-off at {before['share']:.1%}" in profit_chart
@@ -44,8 +46,26 @@ def test_page_draws_the_apis_policy_and_follows_a_control(dashboard_env):
 
 def test_thresholds_relabel_the_targeted_users_as_the_api_does(dashboard_env):
     url = dashboard_env
-    at = open_page("pages/policy_simulator.py")
-    at.slider(key="thresholds").set_range(-0.01, 0.01).run()
+    at = open_page("views/policy_simulator.py")
+    at.number_input(key="th_lower").set_value(-0.01).run()
+    at.number_input(key="th_upper").set_value(0.01).run()
     assert not at.exception
     expected = _api_policy(url, 1.0, {"lower": -0.01, "upper": 0.01})["chosen"]["segment_mix"]
     assert f"targeted per segment {expected}" in chart_descriptions(at)
+
+
+def test_one_threshold_keeps_the_others_exact_value(dashboard_env):
+    """Moving the lower threshold used to re-snap the upper one to the slider's step (0.0955 → 0.095)."""
+    url = dashboard_env
+    upper = httpx.get(f"{url}/model").json()["segments"]["upper"]
+    at = open_page("views/policy_simulator.py")
+    at.number_input(key="th_lower").set_value(-0.02).run()
+    assert at.number_input(key="th_upper").value == upper
+
+
+def test_budget_zero_says_nobody_is_treated_and_draws_no_empty_chart(dashboard_env):
+    at = open_page("views/policy_simulator.py")
+    at.number_input(key="budget").set_value(0.0).run()
+    assert not at.exception
+    assert any("treats nobody" in i.value for i in at.info)
+    assert not any(d.startswith("targeted per segment") for d in chart_descriptions(at))

@@ -1,11 +1,12 @@
 import httpx
 
+from services.dashboard.formatting import arm_label
 from tests.services.dashboard.conftest import chart_descriptions, open_page
 
 
 def test_page_shows_the_serving_models_evaluation(dashboard_env):
     url = dashboard_env
-    at = open_page("pages/model_quality.py")
+    at = open_page("views/model_quality.py")
     assert [t.value for t in at.title] == ["Model quality"]
     assert not at.error
     evaluation = httpx.get(f"{url}/model/evaluation").json()
@@ -13,11 +14,15 @@ def test_page_shows_the_serving_models_evaluation(dashboard_env):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Qini (model)"] == f"{res['qini']:.4f}"
     assert metrics["Qini (oracle)"] == f"{res['qini_oracle']:.4f}"  # synthetic: the truth is known
-    assert metrics["Pearson(CATE, truth)"] == f"{res['pearson_cate_truth']:.4f}"
+    assert metrics["Correlation with the true effect"] == f"{res['pearson_cate_truth']:.2f}"
+    assert metrics["Uplift in the top 10%"] == f"{res['uplift_at_10pct'] * 100:+.1f} pp"
+    assert any("Held-out verdict" in s.value for s in at.success) or any(
+        "Held-out verdict" in e.value for e in at.error
+    )
     charts = chart_descriptions(at)
     assert "Qini curve: model, oracle, random" in charts
     assert "Uplift curve: model, oracle, random" in charts
     arms = httpx.get(f"{url}/model").json()["data"]["arms"]
     for a in arms:  # one importance chart per outcome model
-        assert any(d.startswith(f"outcome model, arm {a}") for d in charts)
+        assert any(d.startswith(f"outcome model, {arm_label(a, arms[0])}") for d in charts)
     assert f"Arm {arm} against control {arms[0]}" in [s.value for s in at.subheader]

@@ -22,27 +22,50 @@ OUTCOME_STYLE = {
 def _variant_inputs(i: int) -> dict[str, Any]:
     name0, users0, conv0 = EXAMPLE[i] if i < len(EXAMPLE) else (chr(ord("A") + i), 10_000, 1_000)
     c = st.columns(4)
-    name = c[0].text_input("variant", value=name0, key=f"exp_name_{i}")
-    users = c[1].number_input("users", min_value=0, value=users0, step=100, key=f"exp_users_{i}")
-    conversions = c[2].number_input("conversions", min_value=0, value=conv0, step=10, key=f"exp_conv_{i}")
+    name = c[0].text_input("Variant name", value=name0, key=f"exp_name_{i}")
+    users = c[1].number_input("Users", min_value=0, value=users0, step=100, key=f"exp_users_{i}")
+    conversions = c[2].number_input("Conversions", min_value=0, value=conv0, step=10, key=f"exp_conv_{i}")
     share = c[3].number_input(
-        "planned share",
+        "Planned share of traffic",
         min_value=0.0,
         value=1.0,
         step=0.1,
         key=f"exp_share_{i}",
-        help="Normalized by the API.",
+        help="Relative weights; the API normalises them (1, 1 = an even split).",
     )
+    # Said at the field, not in a banner far below: the API would refuse the same rule.
+    if conversions > users:
+        c[2].error(f"Conversions: must not exceed users ({users:,}).")
+    if not name.strip():
+        c[0].error("Variant name: must not be empty.")
     return {"name": name, "users": int(users), "conversions": int(conversions), "share": float(share)}
 
 
-def _request() -> dict[str, Any]:
-    top = st.columns(3)
-    n = int(top[0].number_input("variants", min_value=2, max_value=6, value=2, key="exp_n"))
-    alpha = float(top[1].number_input("alpha", min_value=0.001, max_value=0.5, value=0.05, key="exp_alpha"))
-    override = top[2].toggle("override a failed sample-ratio check", key="exp_override")
-    rows = [_variant_inputs(i) for i in range(n)]
-    control = st.selectbox("control", [r["name"] for r in rows], key="exp_control")
+def _request() -> dict[str, Any] | None:
+    """The analysis request once the visitor submits the form; None before (no call per keystroke)."""
+    n = int(
+        st.number_input("Number of variants", min_value=2, max_value=6, value=2, key="exp_n")
+    )  # outside the form: it changes how many rows the form has
+    with st.form("experiment"):
+        top = st.columns(2)
+        alpha = float(
+            top[0].number_input(
+                "Significance level (alpha)", min_value=0.001, max_value=0.5, value=0.05, key="exp_alpha"
+            )
+        )
+        override = top[1].toggle("Override a failed sample-ratio check", key="exp_override")
+        rows = [_variant_inputs(i) for i in range(n)]
+        control = st.selectbox(
+            "Control variant",
+            [r["name"] for r in rows],
+            key="exp_control",
+            help="Names come from the rows above as last submitted.",
+        )
+        submitted = st.form_submit_button("Analyse", type="primary")
+    if not submitted:
+        return None
+    if any(r["conversions"] > r["users"] or not r["name"].strip() for r in rows):
+        return None
     return {
         "metric_type": "binary",
         "metric": "conversion",
@@ -104,8 +127,20 @@ def render() -> None:
     st.title("Experiment analysis")
     st.caption("Counts per variant of a binary metric; the API checks the sample ratio and decides.")
     body = _request()
-    with client.shown_errors():
-        report = client.post("/experiments/analyze", body)
+    if body is not None:
+        try:
+            with st.spinner("Analysing..."):
+                st.session_state["exp_report"] = client.post("/experiments/analyze", body)
+        except client.ApiError as exc:
+            if exc.kind != "rejected":
+                client.banner(exc)
+                st.stop()
+            st.error(f"**The analysis was refused.** {exc.message}", icon=":material/error:")
+            st.session_state.pop("exp_report", None)
+    report = st.session_state.get("exp_report")
+    if report is None:
+        st.info("Edit the counts and press **Analyse**.", icon=":material/science:")
+        return
     decision = report["decision"]
     winner = f" — winner {decision['winner']}" if decision["winner"] else ""
     OUTCOME_STYLE.get(decision["outcome"], st.info)(

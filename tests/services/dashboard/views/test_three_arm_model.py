@@ -10,8 +10,7 @@ from services.trainer.pipeline import train
 from services.trainer.settings import TrainerSettings
 from shared.metrics import qini_curve
 from shared.synthetic import MarketConfig, generate_market
-from tests.services.api.conftest import run_api
-from tests.services.dashboard.conftest import api_env, chart_descriptions, open_page
+from tests.services.dashboard.conftest import api_env, chart_descriptions, open_page, serve_api
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +18,7 @@ def three_arm_api(tmp_path_factory, test_seed):
     out = tmp_path_factory.mktemp("models3")
     market = generate_market(MarketConfig(rows=30_000, seed=test_seed, n_arms=3, impression_users=3_000))
     train(from_market(market), out, TrainerSettings(n_jobs=2, max_trees=80, holdout_sample_rows=1_000))
-    with run_api(api_env(out, tmp_path_factory.mktemp("var"))) as (url, _):
+    with serve_api(api_env(out, tmp_path_factory.mktemp("var"))) as url:
         yield url
 
 
@@ -45,7 +44,7 @@ def test_oracle_curve_of_each_arm_ranks_by_that_arms_true_effect(three_arm_api):
 
 
 def test_model_quality_has_an_oracle_for_every_arm(on_three_arms):
-    at = open_page("pages/model_quality.py")
+    at = open_page("views/model_quality.py")
     assert [s.value for s in at.subheader if s.value.startswith("Arm ")] == [
         "Arm 1 against control 0",
         "Arm 2 against control 0",
@@ -60,7 +59,7 @@ def _rewards(url):
 def test_live_bandit_simulates_three_arms(on_three_arms):
     url = on_three_arms
     start = _rewards(url)
-    at = open_page("pages/live_bandit.py")
+    at = open_page("views/live_bandit.py")
     at.number_input(key="sim_n").set_value(90)
     at.button(key="sim_send").click().run()
     assert not at.exception and not at.error

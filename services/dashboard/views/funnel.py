@@ -9,8 +9,16 @@ import pandas as pd
 import streamlit as st
 
 from services.dashboard import charts, client, trend_charts
+from services.dashboard import formatting as fmt
 
 STEPS = ("viewed", "clicked", "added_to_cart", "purchased")
+LABELS = {
+    "users": "Users",
+    "viewed": "Viewed",
+    "clicked": "Clicked",
+    "added_to_cart": "Added to cart",
+    "purchased": "Purchased",
+}
 # The form opens on an example test (inputs, not results): users and users reaching each step.
 EXAMPLE = [("control", 10_000, 8_200, 5_100, 2_250, 960), ("treatment", 10_000, 8_300, 5_400, 2_600, 1_400)]
 EXAMPLE_DAILY = [
@@ -27,10 +35,11 @@ def _typed_counts() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     funnel = []
     for i, (name, *counts) in enumerate(EXAMPLE):
         cols = st.columns(6)
-        row: dict[str, Any] = {"variant": cols[0].text_input("variant", value=name, key=f"fun_name_{i}")}
+        row: dict[str, Any] = {"variant": cols[0].text_input("Variant", value=name, key=f"fun_name_{i}")}
         for col, field, value in zip(cols[1:], ("users", *STEPS), counts, strict=True):
+            label = LABELS.get(field, field)
             row[field] = int(
-                col.number_input(field, min_value=0, value=value, step=10, key=f"fun_{field}_{i}")
+                col.number_input(label, min_value=0, value=value, step=10, key=f"fun_{field}_{i}")
             )
         funnel.append(row)
     st.caption("Daily purchases per exposure day (edit, add or delete rows).")
@@ -75,8 +84,12 @@ def _request() -> dict[str, Any]:
     funnel, daily = _uploaded_counts(upload) if upload is not None else _typed_counts()
     top = st.columns(2)
     names = [f["variant"] for f in funnel]
-    control = top[0].selectbox("control", names, key="fun_control")
-    alpha = float(top[1].number_input("alpha", min_value=0.001, max_value=0.5, value=0.05, key="fun_alpha"))
+    control = top[0].selectbox("Control variant", names, key="fun_control")
+    alpha = float(
+        top[1].number_input(
+            "Significance level (alpha)", min_value=0.001, max_value=0.5, value=0.05, key="fun_alpha"
+        )
+    )
     return {
         "metric_type": "binary",
         "metric": "purchased",
@@ -96,15 +109,17 @@ def _lifts(funnel: dict[str, Any]) -> None:
         step, rate = lift["step_rate"], lift["rate"]
         rows.append(
             {
-                "step": lift["step"],
-                "variant": lift["variant"],
-                "step-rate difference": "–" if step is None else f"{step['difference']:+.4f}",
-                "interval": "–" if step is None else "{:+.4f} – {:+.4f}".format(*step["ci_difference"]),
+                "Step": LABELS.get(lift["step"], lift["step"]),
+                "Variant": lift["variant"],
+                "Step-rate difference": "–" if step is None else fmt.pp(step["difference"]),
+                "Interval": "–"
+                if step is None
+                else fmt.interval(step["ci_difference"][0], step["ci_difference"][1], fmt.pp),
                 "p-value": "–" if step is None else f"{step['p_value']:.3g}",
-                "overall difference": "–" if rate is None else f"{rate['difference']:+.4f}",
+                "Overall difference": "–" if rate is None else fmt.pp(rate["difference"]),
             }
         )
-    st.table(pd.DataFrame(rows).set_index("step"))
+    st.table(pd.DataFrame(rows).set_index("Step"))
 
 
 def render() -> None:
@@ -114,7 +129,7 @@ def render() -> None:
         "rates, intervals and lifts."
     )
     body = _request()
-    with client.shown_errors():
+    with client.shown_errors(), st.spinner("Analysing..."):
         report = client.post("/experiments/analyze", body)
     funnel, daily = report["funnel"], report["daily"]
     charts.show(trend_charts.funnel_chart(funnel))

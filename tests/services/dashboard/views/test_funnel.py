@@ -16,7 +16,7 @@ def _typed_request(at):
 
 
 def test_page_shows_the_apis_funnel_and_lifts(dashboard_env):
-    at = open_page("pages/funnel.py")
+    at = open_page("views/funnel.py")
     assert [t.value for t in at.title] == ["Funnel and daily trend"]
     funnel = _typed_request(at)
     body = {
@@ -38,11 +38,11 @@ def test_page_shows_the_apis_funnel_and_lifts(dashboard_env):
     assert "Daily purchased per variant over 3 exposure days" in descriptions
     table = at.table[0].value
     lift = next(x for x in expected["lifts"] if x["step"] == "purchased")
-    assert f"{lift['step_rate']['difference']:+.4f}" in table.loc["purchased"].to_string()
+    assert f"{lift['step_rate']['difference'] * 100:+.1f} pp" in table.loc["Purchased"].to_string()
 
 
 def test_impossible_counts_show_the_apis_field_and_rule(dashboard_env):
-    at = open_page("pages/funnel.py")
+    at = open_page("views/funnel.py")
     at.number_input(key="fun_clicked_1").set_value(9_000).run()  # more clicks than views (8,300)
     assert not at.exception
     assert len(at.error) == 1

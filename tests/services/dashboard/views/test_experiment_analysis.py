@@ -18,7 +18,7 @@ def _report(url, variants, allocation=None):
 
 def test_page_shows_the_apis_decision_and_follows_edited_counts(dashboard_env):
     url = dashboard_env
-    at = open_page("pages/experiment_analysis.py")
+    at = open_page("views/experiment_analysis.py")
     assert [t.value for t in at.title] == ["Experiment analysis"]
     names = [at.text_input(key=f"exp_name_{i}").value for i in range(2)]
     variants = [
@@ -29,6 +29,9 @@ def test_page_shows_the_apis_decision_and_follows_edited_counts(dashboard_env):
         }
         for i, n in enumerate(names)
     ]
+    assert not at.metric and not at.get("vega_lite_chart")  # nothing is analysed before Analyse
+    assert any("press **Analyse**" in i.value for i in at.info)
+    at.button[0].click().run()  # the form's submit button
     expected = _report(url, variants)
     shown = " ".join(e.value for e in [*at.success, *at.info, *at.warning, *at.error])
     assert f"Decision: {expected['decision']['outcome']}" in shown
@@ -38,6 +41,10 @@ def test_page_shows_the_apis_decision_and_follows_edited_counts(dashboard_env):
 
     # Far more users in B than the planned 50/50: the sample-ratio check must fail and effects be withheld.
     at.number_input(key="exp_users_1").set_value(15_000).run()
+    assert not any("Sample ratio mismatch" in e.value for e in at.error)  # typing alone analyses nothing
+    # AppTest drops a form's unsubmitted value on a run (a browser keeps it): set it again, then submit.
+    at.number_input(key="exp_users_1").set_value(15_000)
+    at.button[0].click().run()
     assert not at.exception
     variants[1]["users"] = 15_000
     assert _report(url, variants)["decision"]["outcome"] == "withheld"
@@ -46,11 +53,13 @@ def test_page_shows_the_apis_decision_and_follows_edited_counts(dashboard_env):
 
 
 def test_impossible_counts_show_the_apis_field_and_rule(dashboard_env):
-    at = open_page("pages/experiment_analysis.py")
-    at.number_input(key="exp_conv_1").set_value(10**6).run()
+    at = open_page("views/experiment_analysis.py")
+    at.number_input(key="exp_conv_1").set_value(10**6)
+    at.button[0].click().run()
     assert not at.exception
-    assert len(at.error) == 1
-    assert "variants[1].conversions" in at.error[0].value and "must not exceed users" in at.error[0].value
+    # Said at the field, and nothing sent to the API
+    assert [e.value for e in at.error] == ["Conversions: must not exceed users (10,050)."]
+    assert not any("Decision" in x.value for x in [*at.success, *at.info, *at.warning])
 
 
 def test_posterior_chart_draws_the_stated_beta_density():
