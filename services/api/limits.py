@@ -23,12 +23,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _EXEMPT = frozenset({"/health"})
+# Routes whose body is a CSV upload (the target list). text/csv is not a CORS "simple" type, so a
+# browser preflights it: a foreign page still cannot send it unasked. Nothing there writes state.
+_CSV_BODY = frozenset({"/model/targets"})
 
 
 class RequestBodyTimeout(Exception):  # noqa: N818 - a condition, answered as 408
     def __init__(self, timeout_s: float) -> None:
         super().__init__(f"body: no data for {timeout_s:g} s")
         self.rule = f"the request body did not arrive within {timeout_s:g} s"
+
+
+def is_csv(content_type: str | None) -> bool:
+    return content_type is not None and content_type.split(";")[0].strip().lower() == "text/csv"
 
 
 def is_json(content_type: str) -> bool:
@@ -74,8 +81,10 @@ class RequestLimits:
                     content_type = value.decode("latin-1")
                 elif name == b"transfer-encoding" or (name == b"content-length" and value not in (b"0", b"")):
                     has_body = True
-            if has_body and (content_type is None or not is_json(content_type)):
-                rule = f"must be application/json, got {content_type or 'none'}"
+            csv_ok = scope["path"] in _CSV_BODY and is_csv(content_type)
+            if has_body and not csv_ok and (content_type is None or not is_json(content_type)):
+                wanted = "application/json or text/csv" if scope["path"] in _CSV_BODY else "application/json"
+                rule = f"must be {wanted}, got {content_type or 'none'}"
                 await _reply(send, 415, "header.content-type", rule, [])
                 return
         if self.in_flight >= self.max_concurrent:
