@@ -202,6 +202,13 @@ def train(
             help="Exit 1 without publishing when the held-out Qini is not above random and the placebo refit."
         ),
     ] = False,
+    dask_scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="With --data (Parquet file, folder or glob, or CSV): fit T/DR with xgboost.dask on the Dask "
+            "scheduler at tcp://host:port, or 'local' for a 2-worker LocalCluster."
+        ),
+    ] = None,
 ) -> None:
     """Choose and train the uplift learner (and the ranker on synthetic data), evaluate on a held-out split, publish
     `models/<version>/`. Your own data: `--data log.csv --treatment arm --outcome converted`."""
@@ -228,6 +235,8 @@ def train(
         raise fail(f"--learner: must be auto or one of {', '.join(LEARNER_CODES)}, got {learner!r}")
     if not 2 <= folds <= 10:
         raise fail(f"--folds: must be between 2 and 10, got {folds}")
+    if dask_scheduler is not None and data is None:
+        raise fail("--dask-scheduler: needs --data (a Parquet file, folder or glob, or a CSV file)")
     from services.trainer.pipeline import train as run
     from services.trainer.validate import DataError, parse_split
     from shared.artifacts import ArtifactError
@@ -238,7 +247,11 @@ def train(
     )
     report = _progress()
     try:
-        if data is not None:
+        if data is not None and dask_scheduler is not None:
+            training = _dask_data(dask_scheduler, data, treatment, outcome, control, features, exclude,
+                                  categorical, id_column, outcome_kind, seed, report)  # fmt: skip
+            split = parse_split(expected_split) if expected_split else None
+        elif data is not None:
             report(f"read {data}")
             training = _file_data(
                 data,
@@ -265,7 +278,7 @@ def train(
         raise fail(f"{training.treatment}: {checked.srm.message()}")
     thresholds = (lower, upper) if lower is not None and upper is not None else None
     try:
-        result = run(
+        result = (run if dask_scheduler is None else _dask_train)(
             training, out, settings, thresholds=thresholds, progress=report, warn=_warn,
             publish_if=_signal_gate(require_signal),
         )  # fmt: skip
@@ -304,7 +317,46 @@ def _synthetic_data(
     return from_market(generate_market(config)), market_split(config)
 
 
-def _file_data(
+def _dask_data(address: str, path: Path, *args: Any) -> Any:
+    """A DaskRun on the scheduler at ``address``: any failure to use the cluster is one line naming the option."""
+    from services.trainer.dask_data import ClusterError, connect
+    from services.trainer.distributed import open_run
+
+    report = args[-1]
+    report(f"connect to the Dask scheduler {address}")
+    try:
+        client = connect(address)
+    except ClusterError as exc:
+        raise fail(str(exc)) from exc
+    report(f"read {path} as a Dask dataframe")
+    return open_run(client, _file_spec(path, *args[:-1]))
+
+
+def _dask_train(training: Any, out: Path, settings: Any, **kwargs: Any) -> Any:
+    """Train on the cluster; a cluster failure (e.g. a worker killed mid-fit) publishes nothing."""
+    from services.trainer.validate import DataError
+    from shared.estimators.selection import SelectionError
+
+    try:
+        return training.train(out, settings, **kwargs)
+    except (DataError, SelectionError):
+        raise
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        raise fail(
+            f"--dask-scheduler: training failed on the cluster ({type(exc).__name__}: {reason}); nothing published"
+        ) from exc
+    finally:
+        training.client.close()
+
+
+def _file_data(*args: Any) -> Any:
+    from services.trainer.data import from_file
+
+    return from_file(_file_spec(*args))
+
+
+def _file_spec(
     path: Path,
     treatment: str | None,
     outcome: str | None,
@@ -316,10 +368,10 @@ def _file_data(
     outcome_kind: str,
     seed: int,
 ) -> Any:
-    from services.trainer.data import FileSpec, from_file
+    from services.trainer.data import FileSpec
 
     assert treatment is not None and outcome is not None
-    spec = FileSpec(
+    return FileSpec(
         path=path,
         treatment=treatment,
         outcome=outcome,
@@ -331,7 +383,6 @@ def _file_data(
         outcome_kind=outcome_kind,  # type: ignore[arg-type]  # checked against the three values above
         seed=seed,
     )
-    return from_file(spec)
 
 
 def score(
