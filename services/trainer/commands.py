@@ -400,6 +400,13 @@ def score(
         float, typer.Option(help="Chosen arm: the best treatment if its effect exceeds this, else control.")
     ] = 0.0,
     n_jobs: Annotated[int, typer.Option(help="XGBoost threads (0 = all cores).")] = 0,
+    dask_scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Score a Parquet file, folder or glob on the Dask scheduler at tcp://host:port (or 'local'); "
+            "--out is then a folder of part-<file>-<row group>.parquet in input order."
+        ),
+    ] = None,
 ) -> None:
     """Batch-score a file in streamed batches with flat memory, with the current model."""
     if batch_rows <= 0:
@@ -407,6 +414,8 @@ def score(
     if n_jobs < 0:
         raise fail(f"--n-jobs: must not be negative, got {n_jobs}")
     _check_out_parent(out, "--out")
+    if dask_scheduler is not None:
+        return _score_dask(dask_scheduler, models, data, out, min_effect)
     from services.trainer.scoring import load_for_batch, score_file
     from services.trainer.validate import DataError
     from shared.artifacts import ArtifactError
@@ -425,6 +434,33 @@ def score(
     typer.echo(
         f"scored {summary.rows} rows with model {bundle.version} in {summary.seconds:.2f} s "
         f"({summary.rows_per_s:,.0f} rows/s); chosen arms {summary.chosen}; wrote {out}"
+    )
+
+
+def _score_dask(address: str, models: Path, data: Path, out: Path, min_effect: float) -> None:
+    from services.trainer.dask_data import ClusterError, connect
+    from services.trainer.dask_scoring import score_dask
+    from services.trainer.validate import DataError
+    from shared.artifacts import ArtifactError
+
+    try:
+        client = connect(address)
+    except ClusterError as exc:
+        raise fail(str(exc)) from exc
+    try:
+        summary, version, parts = score_dask(client, models, str(data), out, min_effect=min_effect)
+    except (ArtifactError, DataError) as exc:
+        raise fail(str(exc)) from exc
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        raise fail(
+            f"--dask-scheduler: scoring failed on the cluster ({type(exc).__name__}: {reason}); nothing written"
+        ) from exc
+    finally:
+        client.close()
+    typer.echo(
+        f"scored {summary.rows} rows with model {version} in {summary.seconds:.2f} s on the cluster "
+        f"({summary.rows_per_s:,.0f} rows/s); chosen arms {summary.chosen}; wrote {parts} parts to {out}"
     )
 
 

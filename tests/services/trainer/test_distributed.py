@@ -73,6 +73,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield running
 
 
+@pytest.fixture(scope="module")
+def single_machine(market: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The in-memory trainer on the same rows in one file (it reads one file)."""
+    out = tmp_path_factory.mktemp("single")
+    res = uplift(
+        "train", "--data", str(market.parent / "users.parquet"), *TRAIN, "--learner", "dr", "--out", str(out)
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return out
+
+
 def _evaluation(models: Path) -> tuple[dict, dict]:
     _, manifest = resolve_current(models)
     return manifest.model_dump(), json.loads((models / manifest.version / "evaluation.json").read_text())
@@ -96,10 +107,6 @@ def test_dask_training_matches_the_single_machine_model(
     res = uplift("train", "--data", str(market), *TRAIN, "--learner", "dr", "--out", str(on_dask),
                  "--dask-scheduler", cluster.address)  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
-    # The in-memory trainer reads one file: the same rows in the same order.
-    whole = market.parent / "users.parquet"
-    res = uplift("train", "--data", str(whole), *TRAIN, "--learner", "dr", "--out", str(single))
-    assert res.returncode == 0, res.stderr[-3000:]
     dask_manifest, dask_eval = _evaluation(on_dask)
     one_manifest, one_eval = _evaluation(single)
     # The same held-out users, the same served form (outcome boosters per arm + one DR effect booster).
@@ -114,6 +121,29 @@ def test_dask_training_matches_the_single_machine_model(
     training = dask_eval["training"]
     assert training["where"] == "dask" and training["workers"] == 2 and training["partitions"] >= 2
     assert training["fit_wall_seconds"] > 0
+
+
+def test_dask_scoring_equals_uplift_score(
+    market: Path, cluster: Cluster, single_machine: Path, tmp_path: Path
+) -> None:
+    whole, parts = tmp_path / "whole.parquet", tmp_path / "parts"
+    res = uplift("score", "--data", str(market.parent / "users.parquet"), "--models", str(single_machine),
+                 "--out", str(whole))  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    res = uplift("score", "--data", str(market), "--models", str(single_machine), "--out", str(parts),
+                 "--dask-scheduler", cluster.address)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    files = sorted(parts.glob("part-*.parquet"))
+    assert len(files) == 4
+    expected = pd.read_parquet(whole)
+    # Parts sorted by name are the input rows in input order; the ID column is there to join on too.
+    got = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    assert list(got.columns) == list(expected.columns) and len(got) == ROWS
+    np.testing.assert_array_equal(got["user_id"].to_numpy(), expected["user_id"].to_numpy())
+    np.testing.assert_allclose(got["cate_1"].to_numpy(), expected["cate_1"].to_numpy(), rtol=0, atol=1e-6)
+    assert (got["segment"].astype(str) == expected["segment"].astype(str)).all()
+    assert (got["chosen_arm"].astype(str) == expected["chosen_arm"].astype(str)).all()
+    assert expected["cate_1"].std() > 0.01  # a model that scores something, not a constant
 
 
 def test_unreachable_scheduler_fails_in_30_s_with_one_line(market: Path, tmp_path: Path) -> None:
