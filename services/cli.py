@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "services.api.commands",
     "services.dashboard.commands",
     "services.space.commands",
+    "services.policy.commands",
 )
 
 

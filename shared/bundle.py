@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from shared.artifacts import ArtifactError, Manifest, resolve_current, verify
-from shared.estimators.served import T_LEARNER_FORM, EffectForm, combine
-from shared.estimators.uncertainty import effect_interval, effect_samples
+from shared.effect_form import T_LEARNER_FORM, EffectForm, combine, effect_interval, effect_samples
 from shared.onnx_runtime import PARITY_TOL, OnnxModel
 from shared.pair_trees import PairTreeScorer
 from shared.ranking_features import cross_indices, pair_matrix

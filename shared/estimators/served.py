@@ -17,61 +17,17 @@ evaluated effect. ``combine`` is used by the trainer's evaluation and by the ser
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from shared.effect_form import EffectForm, combine
 
 if TYPE_CHECKING:
     import xgboost as xgb
 
     from shared.estimators.base import MetaLearner
     from shared.estimators.tlearner import TLearner
-
-
-@dataclass(frozen=True)
-class EffectForm:
-    """How the effect of each treatment arm is read from the outcome columns and the effect boosters."""
-
-    outcome_weight: float
-    # Per treatment arm: (index into the effect boosters, weight).
-    terms: tuple[tuple[tuple[int, float], ...], ...] = ()
-    offsets: tuple[float, ...] = ()
-
-    @property
-    def is_t_learner(self) -> bool:
-        return self.outcome_weight == 1.0 and not any(self.terms) and not any(self.offsets)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "outcome_weight": self.outcome_weight,
-            "terms": [[[i, w] for i, w in arm] for arm in self.terms],
-            "offsets": list(self.offsets),
-        }
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> EffectForm:
-        return cls(
-            outcome_weight=float(raw["outcome_weight"]),
-            terms=tuple(tuple((int(i), float(w)) for i, w in arm) for arm in raw.get("terms", [])),
-            offsets=tuple(float(o) for o in raw.get("offsets", [])),
-        )
-
-
-T_LEARNER_FORM = EffectForm(outcome_weight=1.0)
-
-
-def combine(outcomes: np.ndarray, effect_raw: np.ndarray | None, form: EffectForm) -> np.ndarray:
-    """Served expected outcome per arm (n, arms) from the raw outcome columns and effect-booster columns."""
-    if form.is_t_learner:
-        return outcomes
-    mu0 = outcomes[:, :1]
-    effects = form.outcome_weight * (outcomes[:, 1:] - mu0)
-    for k, arm_terms in enumerate(form.terms):
-        effects[:, k] += form.offsets[k] if form.offsets else 0.0
-        for idx, weight in arm_terms:
-            assert effect_raw is not None
-            effects[:, k] += weight * effect_raw[:, idx]
-    return np.hstack([mu0, mu0 + effects])
 
 
 @dataclass

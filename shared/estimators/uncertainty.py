@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shared.effect_form import SCALE, effect_interval, effect_samples
 from shared.estimators.boosting import fit_booster
 from shared.estimators.drlearner import dr_pseudo_outcomes
+
+__all__ = ["SCALE", "effect_interval", "effect_samples", "fit_members", "member_predictions"]
 
 if TYPE_CHECKING:
     import xgboost as xgb
 
-SCALE = float(1.0 / np.sqrt(2.0))
 DEFAULT_MEMBERS = 8
 
 
@@ -78,18 +80,3 @@ def member_predictions(members: list[list[xgb.Booster]], X: np.ndarray) -> np.nd
     return np.stack(
         [np.column_stack([m.inplace_predict(X) for m in arm]).astype(np.float64) for arm in members], axis=1
     )
-
-
-def effect_samples(point: np.ndarray, raw: np.ndarray) -> np.ndarray:
-    """Samples centred on the served effect: point (n, arms) and member outputs (n, arms, members)."""
-    return point[:, :, None] + SCALE * (raw - raw.mean(axis=2, keepdims=True))
-
-
-def effect_interval(point: np.ndarray, raw: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """A normal interval from the members' scaled spread, centred on the served effect."""
-    from scipy.stats import norm
-
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"interval: must be a coverage level in (0, 1), got {level}")
-    half = float(norm.ppf(0.5 + level / 2.0)) * SCALE * raw.std(axis=2, ddof=1)
-    return point - half, point + half

@@ -10,7 +10,7 @@ import xgboost as xgb
 from shared.artifacts import resolve_current
 from shared.bundle import ModelBundle
 from shared.datasets import HILLSTROM_CONTROL, HILLSTROM_PATH
-from shared.estimators.served import combine
+from shared.effect_form import combine
 
 ARMS = [HILLSTROM_CONTROL, "Mens E-Mail", "Womens E-Mail"]
 

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from shared.effect_form import T_LEARNER_FORM, EffectForm, combine
 from shared.estimators import TLearner
-from shared.estimators.served import T_LEARNER_FORM, EffectForm, ServedModel, combine
+from shared.estimators.served import ServedModel
 
 
 def test_t_learner_form_leaves_outcomes_alone() -> None:

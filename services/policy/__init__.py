@@ -1,0 +1,1 @@
+"""`uplift log export` and `uplift evaluate-policy`: the assignment log offline."""

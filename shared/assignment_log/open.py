@@ -1,0 +1,25 @@
+"""Pick the assignment-log backend from a URL: sqlite:///path or postgresql://..."""
+
+from __future__ import annotations
+
+from shared.assignment_log.protocol import AssignmentLog
+
+__all__ = ["open_log"]
+
+
+def open_log(url: str) -> AssignmentLog:
+    """``sqlite:///var/assignments.db`` (a file; ``sqlite:////abs/path`` for an absolute one) or
+    ``postgresql://user@host:5432/db``. psycopg is imported only for PostgreSQL."""
+    if url.startswith("sqlite:///"):
+        from shared.assignment_log.sqlite_log import SqliteAssignmentLog
+
+        path = url.removeprefix("sqlite:///")
+        if not path:
+            raise ValueError("url: sqlite:/// needs a file path after it, e.g. sqlite:///var/assignments.db")
+        return SqliteAssignmentLog(path)
+    if url.startswith(("postgresql://", "postgres://")):
+        from shared.assignment_log.postgres_log import PostgresAssignmentLog
+
+        return PostgresAssignmentLog(url)
+    scheme = url.partition("://")[0] if "://" in url else url[:20]
+    raise ValueError(f"url: must start with sqlite:/// or postgresql://, got {scheme!r}")

@@ -1,0 +1,228 @@
+"""The assignment log in one SQLite file (WAL, synchronous=FULL): the embedded default."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from shared.assignment_log.parquet import write_parquet
+from shared.assignment_log.rows import (
+    LogEntry,
+    LogRow,
+    RewardStatus,
+    check_days,
+    check_reward,
+    check_since,
+    reward_status,
+)
+
+__all__ = ["SqliteAssignmentLog"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS assignment_log (
+    assignment_id TEXT PRIMARY KEY,
+    assigned_at_us INTEGER NOT NULL,
+    campaign_id TEXT,
+    model_version TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    features_hash TEXT NOT NULL,
+    features_json TEXT,
+    arm TEXT NOT NULL,
+    propensity REAL NOT NULL CHECK (propensity > 0 AND propensity <= 1),
+    segment TEXT NOT NULL,
+    policy TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS assignment_log_time ON assignment_log (assigned_at_us);
+CREATE INDEX IF NOT EXISTS assignment_log_campaign ON assignment_log (campaign_id, assigned_at_us);
+CREATE TABLE IF NOT EXISTS assignment_rewards (
+    assignment_id TEXT PRIMARY KEY,
+    reward REAL NOT NULL,
+    rewarded_at_us INTEGER NOT NULL
+);
+"""
+_COLUMNS = (
+    "assignment_id, assigned_at_us, campaign_id, model_version, user_id, features_hash, features_json, "
+    "arm, propensity, segment, policy"
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# Integer microseconds since the epoch: exact, sortable, and the same resolution as the export.
+def _to_us(t: datetime) -> int:
+    return (t - _EPOCH) // timedelta(microseconds=1)
+
+
+def _from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def _params(r: LogRow) -> tuple:
+    return (
+        r.assignment_id,
+        _to_us(r.assigned_at),
+        r.campaign_id,
+        r.model_version,
+        r.user_id,
+        r.features_hash,
+        r.features_json,
+        r.arm,
+        r.propensity,
+        r.segment,
+        r.policy,
+    )
+
+
+def _entry(t: tuple) -> LogEntry:
+    row = LogRow(
+        assignment_id=t[0],
+        assigned_at=_from_us(t[1]),
+        campaign_id=t[2],
+        model_version=t[3],
+        user_id=t[4],
+        features_hash=t[5],
+        features_json=t[6],
+        arm=t[7],
+        propensity=t[8],
+        segment=t[9],
+        policy=t[10],
+    )
+    return LogEntry(row, t[11], None if t[12] is None else _from_us(t[12]))
+
+
+class SqliteAssignmentLog:
+    """One connection per thread (sqlite3 objects are not shared); several processes may share the file."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
+        if str(path) in ("", ":memory:") or str(path).startswith("file:"):
+            raise ValueError(
+                f"path: must be a file path (each thread opens its own connection), got {path!r}"
+            )
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._closed = False
+        with self._write() as conn:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+
+    def _connect(self) -> sqlite3.Connection:
+        # check_same_thread off only so close() may close every thread's connection; each is used by one.
+        conn = sqlite3.connect(
+            self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            conn.close()
+            raise RuntimeError(f"assignment log {self.path}: the filesystem refused WAL mode (got {mode!r})")
+        # FULL: a commit is on disk before record() or reward() returns, not only in the OS cache.
+        conn.execute("PRAGMA synchronous=FULL")
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError(f"assignment log {self.path} is closed")
+            conn = self._connect()
+            with self._lock:
+                self._connections.append(conn)
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def record(self, rows: Iterable[LogRow]) -> int:
+        params = [_params(r) for r in rows]
+        if not params:
+            return 0
+        with self._write() as conn:
+            cur = conn.executemany(
+                f"INSERT OR IGNORE INTO assignment_log ({_COLUMNS}) VALUES ({', '.join('?' * 11)})", params
+            )
+            return cur.rowcount
+
+    def reward(self, assignment_id: str, reward: float) -> RewardStatus:
+        value = check_reward(reward)
+        with self._write() as conn:
+            stored = conn.execute(
+                "SELECT reward FROM assignment_rewards WHERE assignment_id = ?", (assignment_id,)
+            ).fetchone()
+            if stored is not None:
+                return reward_status(stored[0], value)
+            known = conn.execute("SELECT 1 FROM assignment_log WHERE assignment_id = ?", (assignment_id,))
+            if known.fetchone() is None:
+                return "not_found"
+            conn.execute(
+                "INSERT INTO assignment_rewards (assignment_id, reward, rewarded_at_us) VALUES (?, ?, ?)",
+                (assignment_id, value, _to_us(datetime.now(UTC))),
+            )
+        return "applied"
+
+    def purge(self, older_than_days: float) -> int:
+        cutoff = _to_us(datetime.now(UTC) - timedelta(days=check_days(older_than_days)))
+        with self._write() as conn:
+            conn.execute(
+                "DELETE FROM assignment_rewards WHERE assignment_id IN "
+                "(SELECT assignment_id FROM assignment_log WHERE assigned_at_us < ?)",
+                (cutoff,),
+            )
+            return conn.execute("DELETE FROM assignment_log WHERE assigned_at_us < ?", (cutoff,)).rowcount
+
+    def iter_rows(self, campaign_id: str | None = None, since: datetime | None = None) -> Iterator[LogEntry]:
+        start = check_since(since)
+        where: list[str] = []
+        args: list[object] = []
+        if campaign_id is not None:
+            where.append("a.campaign_id = ?")
+            args.append(campaign_id)
+        if start is not None:
+            where.append("a.assigned_at_us >= ?")
+            args.append(_to_us(start))
+        sql = (
+            f"SELECT {', '.join('a.' + c.strip() for c in _COLUMNS.split(','))}, r.reward, r.rewarded_at_us "
+            "FROM assignment_log a LEFT JOIN assignment_rewards r ON r.assignment_id = a.assignment_id "
+            f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY a.assigned_at_us, a.assignment_id"
+        )
+        # Its own connection: the caller may record or reward on this thread while it reads.
+        with closing(self._connect()) as conn:
+            for t in conn.execute(sql, args):
+                yield _entry(t)
+
+    def export(self, path: str | Path) -> int:
+        return write_parquet(self.iter_rows(), path)
+
+    def count(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM assignment_log").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+
+    def __enter__(self) -> SqliteAssignmentLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,62 @@
+"""Per-user Thompson sampling: the logged propensities are the real drawing probabilities."""
+
+import numpy as np
+import pytest
+
+from shared.bandit.per_user import Calibration, calibration_posterior, decide, win_probabilities
+
+
+def _frequencies(samples, cal, draws=20_000, **kw):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(3)
+    rep = np.repeat(samples, draws, axis=0)
+    d = decide(rep, cal, rng=rng, **kw)
+    k = samples.shape[1] + 1
+    return np.bincount(d.arm, minlength=k) / draws, d
+
+
+@pytest.mark.parametrize("kw", [{}, {"epsilon": 0.1}, {"throttle": 0.3}, {"epsilon": 0.05, "throttle": 0.5}])
+def test_empirical_arm_frequencies_match_the_logged_probabilities(kw) -> None:  # type: ignore[no-untyped-def]
+    # One user, two treatment arms, 8 members whose effects straddle the break-even point.
+    samples = np.array(
+        [[[0.02, 0.05, -0.01, 0.04, 0.03, 0.0, 0.06, 0.01], [0.03, -0.02, 0.05, 0.01, 0.0, 0.04, 0.02, 0.03]]]
+    )
+    cal = Calibration(mean=np.array([0.005, -0.004]), sd=np.array([0.01, 0.02]))
+    freq, d = _frequencies(samples, cal, value=10.0, cost=0.25, **kw)
+    np.testing.assert_allclose(freq, d.probabilities[0], atol=0.012)
+    np.testing.assert_allclose(d.propensity, d.probabilities[np.arange(len(d.arm)), d.arm])
+    assert d.probabilities.min() > 0 or "epsilon" not in kw
+
+
+def test_win_probabilities_closed_form_for_one_arm() -> None:
+    from scipy.stats import norm
+
+    values = np.array([[0.3], [-0.2]])
+    sds = np.array([[0.5], [0.1]])
+    p = win_probabilities(values, sds)
+    np.testing.assert_allclose(p[:, 1], norm.cdf(values[:, 0] / sds[:, 0]), atol=1e-10)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+
+
+def test_without_calibration_uncertainty_the_choice_follows_the_members() -> None:
+    samples = np.array([[[0.1, 0.1, -0.1, 0.1]]])
+    d = decide(samples, Calibration.none(1), value=1.0, cost=0.0, rng=np.random.default_rng(0))
+    np.testing.assert_allclose(d.probabilities[0], [0.25, 0.75])
+
+
+def test_calibration_learns_a_wrong_model_and_shrinks_when_data_are_few() -> None:
+    # The model over-predicts the treated outcome by 0.05 in this segment; control is right.
+    mean, sd = calibration_posterior(np.array([0, 0]), np.array([0.0, 0.0]), np.array([0.2, 0.2]), 0.02)
+    assert mean[0] == 0 and sd[0] == pytest.approx(0.02 * np.sqrt(2))
+    n = np.array([5000, 5000])
+    mean, sd = calibration_posterior(n, np.array([0.0, -0.05 * 5000]), np.array([0.2, 0.2]), 0.02)
+    assert mean[0] == pytest.approx(-0.05, abs=0.005) and sd[0] < 0.01
+
+
+def test_bad_input_names_the_argument() -> None:
+    s = np.zeros((1, 1, 2))
+    with pytest.raises(ValueError, match="epsilon"):
+        decide(s, Calibration.none(1), value=1.0, cost=0.0, rng=np.random.default_rng(0), epsilon=1.5)
+    with pytest.raises(ValueError, match="value/cost"):
+        decide(s, Calibration.none(1), value=float("inf"), cost=0.0, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="samples"):
+        decide(np.zeros((2, 2)), Calibration.none(1), value=1.0, cost=0.0, rng=np.random.default_rng(0))
