@@ -209,6 +209,13 @@ def train(
             "scheduler at tcp://host:port, or 'local' for a 2-worker LocalCluster."
         ),
     ] = None,
+    external_memory: Annotated[
+        bool,
+        typer.Option(
+            help="With --data as a Parquet file: stream it and fit T/DR from an on-disk row cache (XGBoost external "
+            "memory) so memory stays flat; automatic above 2,000,000 rows."
+        ),
+    ] = False,
 ) -> None:
     """Choose and train the uplift learner (and the ranker on synthetic data), evaluate on a held-out split, publish
     `models/<version>/`. Your own data: `--data log.csv --treatment arm --outcome converted`."""
@@ -237,6 +244,9 @@ def train(
         raise fail(f"--folds: must be between 2 and 10, got {folds}")
     if dask_scheduler is not None and data is None:
         raise fail("--dask-scheduler: needs --data (a Parquet file, folder or glob, or a CSV file)")
+    if external_memory and (data is None or dask_scheduler is not None):
+        raise fail("--external-memory: needs --data (a Parquet file) and no --dask-scheduler")
+    external = data is not None and dask_scheduler is None and (external_memory or _above_auto_rows(data))
     from services.trainer.pipeline import train as run
     from services.trainer.validate import DataError, parse_split
     from shared.artifacts import ArtifactError
@@ -250,6 +260,13 @@ def train(
         if data is not None and dask_scheduler is not None:
             training = _dask_data(dask_scheduler, data, treatment, outcome, control, features, exclude,
                                   categorical, id_column, outcome_kind, seed, report)  # fmt: skip
+            split = parse_split(expected_split) if expected_split else None
+        elif data is not None and external:
+            from services.trainer.external import open_external
+
+            report(f"open {data} for external-memory training")
+            training = open_external(_file_spec(data, treatment, outcome, control, features, exclude, categorical,
+                                                id_column, outcome_kind, seed))  # fmt: skip
             split = parse_split(expected_split) if expected_split else None
         elif data is not None:
             report(f"read {data}")
@@ -278,7 +295,8 @@ def train(
         raise fail(f"{training.treatment}: {checked.srm.message()}")
     thresholds = (lower, upper) if lower is not None and upper is not None else None
     try:
-        result = (run if dask_scheduler is None else _dask_train)(
+        runner = _dask_train if dask_scheduler is not None else _external_train if external else run
+        result = runner(
             training, out, settings, thresholds=thresholds, progress=report, warn=_warn,
             publish_if=_signal_gate(require_signal),
         )  # fmt: skip
@@ -348,6 +366,17 @@ def _dask_train(training: Any, out: Path, settings: Any, **kwargs: Any) -> Any:
         ) from exc
     finally:
         training.client.close()
+
+
+def _above_auto_rows(path: Path) -> bool:
+    from services.trainer.external import AUTO_ROWS, parquet_rows
+
+    rows = parquet_rows(path)
+    return rows is not None and rows > AUTO_ROWS
+
+
+def _external_train(training: Any, out: Path, settings: Any, **kwargs: Any) -> Any:
+    return training.train(out, settings, **kwargs)
 
 
 def _file_data(*args: Any) -> Any:

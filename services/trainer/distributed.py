@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from services.trainer import sampled
 from services.trainer.dask_data import TEST, describe_cluster, read_dask, validate_dask, with_split
 from services.trainer.data import UNSEEN_CATEGORY_RULE, FileSpec, TrainingData
 from services.trainer.data import _feature_columns as feature_columns
-from services.trainer.learning import Learned, learner_factory
+from services.trainer.learning import Learned
 from services.trainer.pipeline import Prefitted, TrainResult
 from services.trainer.pipeline import train as train_pipeline
 from services.trainer.settings import TrainerSettings
 from services.trainer.validate import ValidationReport
 from shared import synthetic as syn
-from shared.estimators import LEARNERS, supports
 from shared.estimators.dask_learners import (
     ARM,
     LABEL,
@@ -40,13 +40,10 @@ from shared.estimators.dask_learners import (
     U_VALID,
     BoostSettings,
     DaskRows,
-    dask_candidates,
     fit_dr_dask,
     fit_t_dask,
 )
-from shared.estimators.selection import cross_fit_outcomes, select_learner
 from shared.estimators.served import ServedModel
-from shared.estimators.uncertainty import fit_members
 from shared.schema import FeatureSchema
 
 if TYPE_CHECKING:
@@ -54,11 +51,6 @@ if TYPE_CHECKING:
     from distributed import Client
 
 Step = Callable[[str], Any]
-SUBSET_REASON = (
-    "on a cluster the trainer fits the T- and DR-learners only: both are per-arm outcome fits plus, for DR, "
-    "one regression of a row-wise pseudo-outcome, so each step is one xgboost.dask fit; the choice between "
-    "them is the usual out-of-fold Qini, cross-fitted on a seeded sample of the training rows"
-)
 
 
 def _encode_part(
@@ -133,8 +125,8 @@ class DaskRun:
             **info,
             "partitions": len(sizes),
             "rows_per_partition": {"min": int(sizes.min()), "max": int(sizes.max())},
-            "learners": ["t", "dr"],
-            "learners_reason": SUBSET_REASON,
+            "learners": list(sampled.OUT_OF_CORE_LEARNERS),
+            "learners_reason": sampled.SUBSET_REASON,
             "cluster_seconds": timings,
             "fit_wall_seconds": round(time.perf_counter() - started, 2),
         }
@@ -167,28 +159,17 @@ class DaskRun:
         arm_counts = [int(counts.get(k, 0)) for k in range(len(arms))]
         rows = DaskRows(encoded, names, list(arms), kind, arm_counts)
         timings: dict[str, float] = {}
-        make = learner_factory(settings, arms[0], kind, s.seed, None)
-        supported = [c for c in LEARNERS if supports(c, kind, len(arms)) is None]
-        candidates = dask_candidates(settings.learner, supported)
         n_train = int(sum(arm_counts))
         frac = min(1.0, settings.selection_rows / max(n_train, 1))
-        sample = encoded.sample(frac=frac, random_state=s.seed + 11).compute()
-        Xs = sample[names].to_numpy(np.float32)
-        ts = np.asarray(arms, dtype=object)[sample[ARM].to_numpy()]
-        ts = np.asarray(ts.tolist())
-        ys = sample[LABEL].to_numpy(np.float64)
-        selection = None
+        picked = encoded.sample(frac=frac, random_state=s.seed + 11).compute()
+        sample = sampled.Sample(
+            X=picked[names].to_numpy(np.float32),
+            t=np.asarray(arms)[picked[ARM].to_numpy()],
+            y=picked[LABEL].to_numpy(np.float64),
+        )
+        candidates = sampled.out_of_core_candidates(settings.learner, kind, len(arms), "--dask-scheduler")
         t0 = time.perf_counter()
-        if len(candidates) > 1:
-            report(f"select learner among {'+'.join(candidates)} on a {len(ys)}-row sample")
-            selection = select_learner(
-                Xs, ts, ys, control=arms[0], candidates=candidates, make=make, n_folds=settings.folds,
-                max_rows=settings.selection_rows, n_boot=settings.bootstrap_resamples, seed=s.seed + 11,
-                progress=report,
-            )  # fmt: skip
-            codes = selection.chosen
-        else:
-            codes = candidates
+        codes, selection = sampled.choose(sample, list(arms), kind, settings, s.seed, candidates, report)
         timings["select"] = round(time.perf_counter() - t0, 2)
         boost = BoostSettings(n_estimators=settings.max_trees, seed=s.seed, n_jobs=0)
         t0 = time.perf_counter()
@@ -207,15 +188,7 @@ class DaskRun:
         timings["placebo"] = round(time.perf_counter() - t0, 2)
         t0 = time.perf_counter()
         report("effect samples on the selection sample")
-        if selection is not None and selection.oof_outcomes is not None and selection.oof_rows is not None:
-            pick, mu = selection.oof_rows, selection.oof_outcomes
-        else:
-            pick = np.random.default_rng(s.seed + 5).permutation(len(ys))[: settings.selection_rows]
-            mu = cross_fit_outcomes(Xs[pick], ts[pick], ys[pick], lambda: make("t"), 2, s.seed + 5)
-        members = fit_members(
-            Xs[pick], ts[pick], ys[pick], mu, list(arms), n_members=settings.effect_members, seed=s.seed + 13,
-            n_estimators=settings.max_trees, n_jobs=settings.n_jobs,
-        )  # fmt: skip
+        members = sampled.members(sample, list(arms), kind, settings, s.seed, selection)
         timings["members"] = round(time.perf_counter() - t0, 2)
         learned = Learned(
             served=served, placebo=placebo, selection=selection, members=members, forced=len(candidates) == 1

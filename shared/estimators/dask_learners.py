@@ -14,7 +14,7 @@ validation rows and the cross-fitting folds).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,7 +35,6 @@ ARM = "__arm"
 LABEL = "__label"
 U_VALID = "__u_valid"
 U_FOLD = "__u_fold"
-DASK_LEARNERS = ("t", "dr")
 
 
 @dataclass
@@ -141,15 +140,3 @@ def fit_dr_dask(
     model.effect_functions_ = effects
     model.propensity_clipped_ = [0.0] * len(effects)
     return model
-
-
-def dask_candidates(requested: str, supported: Sequence[str]) -> list[str]:
-    """The learners the distributed trainer fits: T and DR under ``auto``, or the forced one of them."""
-    if requested == "auto":
-        return [c for c in DASK_LEARNERS if c in supported]
-    if requested not in DASK_LEARNERS:
-        raise ValueError(
-            f"--learner: with --dask-scheduler only auto, {', '.join(DASK_LEARNERS)} are fitted on the cluster; "
-            f"got {requested!r}"
-        )
-    return [requested]
