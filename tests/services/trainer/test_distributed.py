@@ -101,9 +101,9 @@ def test_split_on_partitions_is_the_single_machine_split() -> None:
 
 
 def test_dask_training_matches_the_single_machine_model(
-    market: Path, cluster: Cluster, tmp_path: Path
+    market: Path, cluster: Cluster, single_machine: Path, tmp_path: Path
 ) -> None:
-    on_dask, single = tmp_path / "dask", tmp_path / "single"
+    on_dask, single = tmp_path / "dask", single_machine
     res = uplift("train", "--data", str(market), *TRAIN, "--learner", "dr", "--out", str(on_dask),
                  "--dask-scheduler", cluster.address)  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
