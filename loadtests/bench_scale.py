@@ -1,8 +1,8 @@
 """Training past one process's memory: in-memory peak RSS at growing sizes, the external-memory run at the
 largest size, held-out Qini of both, and Dask (2 local workers) against a single process.
 
-One seeded market is written in chunks of CHUNK_ROWS users (chunk k has seed + k and IDs offset by
-k * ID_STRIDE, the same generating process throughout), and the file for n rows holds the first n / CHUNK_ROWS
+One seeded market is written in chunks of CHUNK_ROWS users (chunk k has seed + k and IDs prefixed
+c<k>-, the same generating process throughout), and the file for n rows holds the first n / CHUNK_ROWS
 chunks, so every size is the same market. Every `uplift train` is a child process whose peak RSS is read
 from ``os.wait4``; the data is written by another child, and this process imports no pandas, because
 Linux carries the parent's peak RSS into a child's ``ru_maxrss`` at exec (see bench_prepare.py).
@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 CHUNK_ROWS = 500_000
-ID_STRIDE = 100_000_000
 TARGET_PEAK_GB = 3.0
 TRAIN = [
     "--treatment",
@@ -54,7 +53,7 @@ def write_market(path: Path, rows: int, seed: int) -> None:
         for k in range((rows + CHUNK_ROWS - 1) // CHUNK_ROWS):
             n = min(CHUNK_ROWS, rows - k * CHUNK_ROWS)
             users = generate_market(MarketConfig(rows=n, seed=seed + k)).users
-            users = users.assign(user_id=users["user_id"] + k * ID_STRIDE)
+            users = users.assign(user_id=f"c{k}-" + users["user_id"].astype(str))
             table = pa.Table.from_pandas(users, preserve_index=False)
             writer = writer or pq.ParquetWriter(path, table.schema)
             writer.write_table(table, row_group_size=250_000)
