@@ -220,6 +220,20 @@ def train(
             "synthetic table (binary, or --outcome-kind continuous).",
         ),
     ] = False,
+    dask_scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="With --data (Parquet file, folder or glob, or CSV): fit T/DR with xgboost.dask on the Dask "
+            "scheduler at tcp://host:port, or 'local' for a 2-worker LocalCluster."
+        ),
+    ] = None,
+    external_memory: Annotated[
+        bool,
+        typer.Option(
+            help="With --data as a Parquet file: stream it and fit T/DR from an on-disk row cache (XGBoost external "
+            "memory) so memory stays flat; automatic above 2,000,000 rows."
+        ),
+    ] = False,
 ) -> None:
     """Choose and train the uplift learner (and the ranker on synthetic data), evaluate on a held-out split, publish
     `models/<version>/`. Your own data: `--data log.csv --treatment arm --outcome converted`."""
@@ -249,6 +263,11 @@ def train(
     if observational:
         _check_observational(propensity, shape, expected_split, fail_on_srm)
         learner = _observational_learner(learner or _settings(n_jobs).learner)
+    if dask_scheduler is not None and data is None:
+        raise fail("--dask-scheduler: needs --data (a Parquet file, folder or glob, or a CSV file)")
+    if external_memory and (data is None or dask_scheduler is not None):
+        raise fail("--external-memory: needs --data (a Parquet file) and no --dask-scheduler")
+    external = data is not None and dask_scheduler is None and (external_memory or _above_auto_rows(data))
     from services.trainer.pipeline import train as run
     from services.trainer.validate import DataError, parse_split
     from shared.artifacts import ArtifactError
@@ -259,7 +278,18 @@ def train(
     )
     report = _progress()
     try:
-        if data is not None:
+        if data is not None and dask_scheduler is not None:
+            training = _dask_data(dask_scheduler, data, treatment, outcome, control, features, exclude,
+                                  categorical, id_column, outcome_kind, seed, report)  # fmt: skip
+            split = parse_split(expected_split) if expected_split else None
+        elif data is not None and external:
+            from services.trainer.external import open_external
+
+            report(f"open {data} for external-memory training")
+            training = open_external(_file_spec(data, treatment, outcome, control, features, exclude, categorical,
+                                                id_column, outcome_kind, seed))  # fmt: skip
+            split = parse_split(expected_split) if expected_split else None
+        elif data is not None:
             report(f"read {data}")
             training = _file_data(
                 data,
@@ -296,7 +326,8 @@ def train(
         raise fail(f"{training.treatment}: {checked.srm.message()}")
     thresholds = (lower, upper) if lower is not None and upper is not None else None
     try:
-        result = run(
+        runner = _dask_train if dask_scheduler is not None else _external_train if external else run
+        result = runner(
             training, out, settings, thresholds=thresholds, progress=report, warn=_warn,
             publish_if=_signal_gate(require_signal), observational=observational,
         )  # fmt: skip
@@ -368,7 +399,57 @@ def _synthetic_data(
     return from_market(generate_market(config)), market_split(config)
 
 
-def _file_data(
+def _dask_data(address: str, path: Path, *args: Any) -> Any:
+    """A DaskRun on the scheduler at ``address``: any failure to use the cluster is one line naming the option."""
+    from services.trainer.dask_data import ClusterError, connect
+    from services.trainer.distributed import open_run
+
+    report = args[-1]
+    report(f"connect to the Dask scheduler {address}")
+    try:
+        client = connect(address)
+    except ClusterError as exc:
+        raise fail(str(exc)) from exc
+    report(f"read {path} as a Dask dataframe")
+    return open_run(client, _file_spec(path, *args[:-1]))
+
+
+def _dask_train(training: Any, out: Path, settings: Any, **kwargs: Any) -> Any:
+    """Train on the cluster; a cluster failure (e.g. a worker killed mid-fit) publishes nothing."""
+    from services.trainer.validate import DataError
+    from shared.estimators.selection import SelectionError
+
+    try:
+        return training.train(out, settings, **kwargs)
+    except (DataError, SelectionError):
+        raise
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        raise fail(
+            f"--dask-scheduler: training failed on the cluster ({type(exc).__name__}: {reason}); nothing published"
+        ) from exc
+    finally:
+        training.client.close()
+
+
+def _above_auto_rows(path: Path) -> bool:
+    from services.trainer.external import AUTO_ROWS, parquet_rows
+
+    rows = parquet_rows(path)
+    return rows is not None and rows > AUTO_ROWS
+
+
+def _external_train(training: Any, out: Path, settings: Any, **kwargs: Any) -> Any:
+    return training.train(out, settings, **kwargs)
+
+
+def _file_data(*args: Any) -> Any:
+    from services.trainer.data import from_file
+
+    return from_file(_file_spec(*args))
+
+
+def _file_spec(
     path: Path,
     treatment: str | None,
     outcome: str | None,
@@ -380,10 +461,10 @@ def _file_data(
     outcome_kind: str,
     seed: int,
 ) -> Any:
-    from services.trainer.data import FileSpec, from_file
+    from services.trainer.data import FileSpec
 
     assert treatment is not None and outcome is not None
-    spec = FileSpec(
+    return FileSpec(
         path=path,
         treatment=treatment,
         outcome=outcome,
@@ -395,7 +476,6 @@ def _file_data(
         outcome_kind=outcome_kind,  # type: ignore[arg-type]  # checked against the three values above
         seed=seed,
     )
-    return from_file(spec)
 
 
 def score(
@@ -413,6 +493,13 @@ def score(
         float, typer.Option(help="Chosen arm: the best treatment if its effect exceeds this, else control.")
     ] = 0.0,
     n_jobs: Annotated[int, typer.Option(help="XGBoost threads (0 = all cores).")] = 0,
+    dask_scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Score a Parquet file, folder or glob on the Dask scheduler at tcp://host:port (or 'local'); "
+            "--out is then a folder of part-<file>-<row group>.parquet in input order."
+        ),
+    ] = None,
 ) -> None:
     """Batch-score a file in streamed batches with flat memory, with the current model."""
     if batch_rows <= 0:
@@ -421,6 +508,9 @@ def score(
         raise fail(f"--n-jobs: must not be negative, got {n_jobs}")
     _check_out_parent(out, "--out")
     from services.trainer.ingest import file_format
+
+    if dask_scheduler is not None:
+        return _score_dask(dask_scheduler, models, data, out, min_effect)
     from services.trainer.scoring import load_for_batch, score_file
     from services.trainer.validate import DataError
     from shared.artifacts import ArtifactError
@@ -446,6 +536,33 @@ def score(
     typer.echo(
         f"scored {summary.rows} rows with model {bundle.version} in {summary.seconds:.2f} s "
         f"({summary.rows_per_s:,.0f} rows/s); chosen arms {summary.chosen}; wrote {out}"
+    )
+
+
+def _score_dask(address: str, models: Path, data: Path, out: Path, min_effect: float) -> None:
+    from services.trainer.dask_data import ClusterError, connect
+    from services.trainer.dask_scoring import score_dask
+    from services.trainer.validate import DataError
+    from shared.artifacts import ArtifactError
+
+    try:
+        client = connect(address)
+    except ClusterError as exc:
+        raise fail(str(exc)) from exc
+    try:
+        summary, version, parts = score_dask(client, models, str(data), out, min_effect=min_effect)
+    except (ArtifactError, DataError) as exc:
+        raise fail(str(exc)) from exc
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        raise fail(
+            f"--dask-scheduler: scoring failed on the cluster ({type(exc).__name__}: {reason}); nothing written"
+        ) from exc
+    finally:
+        client.close()
+    typer.echo(
+        f"scored {summary.rows} rows with model {version} in {summary.seconds:.2f} s on the cluster "
+        f"({summary.rows_per_s:,.0f} rows/s); chosen arms {summary.chosen}; wrote {parts} parts to {out}"
     )
 
 

@@ -39,6 +39,7 @@ from shared.estimators import TLearner
 from shared.estimators.tlearner import DEFAULT_PARAMS
 from shared.estimators.uncertainty import effect_interval, member_predictions
 from shared.ranking_features import cross_indices
+from shared.schema import FeatureSchema
 from shared.segments import PLACEBO_QUANTILE, SEGMENTS, placebo_thresholds, segment_labels
 
 Step = Callable[[str], Any]
@@ -60,6 +61,18 @@ OPTIMIZE_RULES = {
         "= the held-out share of non-zero outcomes per segment and arm"
     ),
 }
+
+
+@dataclass
+class Prefitted:
+    """Models fitted elsewhere (a Dask cluster, external memory): ``train`` then skips the fit, and the
+    frame it is given holds only the held-out rows, which it evaluates and exports as usual."""
+
+    learned: Learned
+    schema: FeatureSchema
+    train_rows: int
+    # Where and how it trained (workers, partitions, wall time): evaluation.json's "training".
+    report: dict[str, Any]
 
 
 @dataclass
@@ -107,6 +120,7 @@ def train(
     warn: Step | None = None,
     publish_if: Callable[[dict[str, Any]], bool] | None = None,
     observational: bool = False,
+    prefitted: Prefitted | None = None,
 ) -> TrainResult:
     """Encode, choose and fit (on the training split only), evaluate once on held-out rows, publish.
 
@@ -117,11 +131,14 @@ def train(
     warn = warn or (lambda _message: None)
     frame = data.frame
     with timer.step("encode features"):
-        schema = data.schema()
+        schema = data.schema() if prefitted is None else prefitted.schema
         X, _ = schema.encode_frame(frame[data.features])
         t = frame[data.treatment].to_numpy()
         y = frame[data.outcome].to_numpy(dtype=np.float64)
-        test = split_mask(len(frame), settings.test_fraction, data.seed)
+        if prefitted is None:
+            test = split_mask(len(frame), settings.test_fraction, data.seed)
+        else:
+            test = np.ones(len(frame), dtype=bool)
     outcome_kind = outcome_kind_of(y, data.outcome_kind)
     warnings = [w.message() for w in find_leaks(frame, data.features, data.outcome, outcome_kind)]
     for message in warnings:
@@ -132,7 +149,7 @@ def train(
             observed = observational_analysis(data, X, t, y, outcome_kind, settings)
         train_rows &= observed.keep
         test &= observed.keep
-    learned = learn(
+    learned = prefitted.learned if prefitted is not None else learn(
         X[train_rows], t[train_rows], y[train_rows], control=data.control, outcome_kind=outcome_kind,
         settings=settings, seed=data.seed, propensity="estimate" if observational else data.propensity,
         step=timer.step, report=timer.report,
@@ -159,6 +176,8 @@ def train(
         }
         if observed is not None:
             metrics["observational"] = observed.report
+        if prefitted is not None:
+            metrics["training"] = prefitted.report
         priors = _bandit_priors(mu, segment_labels(effects, lower, upper), model, y[test], t[test])
     ranker_result = None
     if data.catalog is not None and data.impressions is not None:
@@ -200,8 +219,8 @@ def train(
                 data=DataDescription(
                     source=data.source,
                     path=data.path,
-                    rows=len(frame),
-                    train_rows=int(train_rows.sum()),
+                    rows=len(frame) + (prefitted.train_rows if prefitted else 0),
+                    train_rows=prefitted.train_rows if prefitted else int(train_rows.sum()),
                     test_rows=int(test.sum()),
                     seed=data.seed,
                     treatment_column=data.treatment,
