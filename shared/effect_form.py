@@ -72,7 +72,8 @@ def effect_interval(point: np.ndarray, raw: np.ndarray, level: float) -> tuple[n
     """A normal interval from the members' scaled spread, centred on the served effect."""
     from scipy.stats import norm
 
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"interval: must be a coverage level in (0, 1), got {level}")
+    if not 0.01 <= level <= 0.999:
+        # Beyond 0.999 the normal quantile runs to infinity in floating point.
+        raise ValueError(f"interval: must be a coverage level between 0.01 and 0.999, got {level}")
     half = float(norm.ppf(0.5 + level / 2.0)) * SCALE * raw.std(axis=2, ddof=1)
     return point - half, point + half

@@ -51,8 +51,8 @@ class PredictRequest(UsersRequest):
     )
     interval: float | None = Field(
         default=None,
-        gt=0.0,
-        lt=1.0,
+        ge=0.01,
+        le=0.999,
         description="Also return an interval of each user's effect at this coverage (e.g. 0.9), from the "
         "model's per-user effect samples: a model-based uncertainty, not an observed figure.",
     )

@@ -260,7 +260,9 @@ async def targets(
     budget: Annotated[
         float | None, Query(ge=0, description="Spend cap; without it every user worth it.")
     ] = None,
-    interval: Annotated[float, Query(gt=0, lt=1, description="Coverage of the effect interval.")] = 0.9,
+    interval: Annotated[
+        float, Query(ge=0.01, le=0.999, description="Coverage of the effect interval.")
+    ] = 0.9,
     id_column: Annotated[
         str | None, Query(description="The file's user id column (default user_id).")
     ] = None,

@@ -21,7 +21,7 @@ def test_interval_surrounds_the_served_effect_and_widens_with_coverage(client, t
 
 def test_bad_interval_is_a_422_naming_the_field(client, trained_models) -> None:  # type: ignore[no-untyped-def]
     users = sample_users(trained_models, 1)
-    for bad in (0.0, 1.0, 1.5, "x"):
+    for bad in (0.0, 0.9999999999999999, 1.0, 1.5, "x"):
         res = client.post("/predict", json={"users": users, "interval": bad})
         assert res.status_code == 422
         assert "interval" in res.text
