@@ -85,7 +85,9 @@ def _train(data: Path, out: Path, extra: list[str], env: dict[str, str]) -> dict
     output = proc.stdout.read() if proc.stdout else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"uplift train {' '.join(extra)} failed: {output[-2000:]}")
-    version = (out / "CURRENT").read_text().strip()
+    from shared.artifacts import current_version  # the pointer's first line (a checksum line follows)
+
+    version = current_version(out)
     evaluation = json.loads((out / version / "evaluation.json").read_text())
     arm = evaluation["arms"]["1"]
     qini = arm["compare"]["chosen"]["qini"]

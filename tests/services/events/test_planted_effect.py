@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli import app
+from shared.artifacts import current_version
 from shared.stats import ConversionVariant, two_proportion_ztest
 
 runner = CliRunner()
@@ -48,7 +49,7 @@ def run(tmp_path_factory):
     hint = next(line for line in res.output.splitlines() if line.startswith("next: uplift train"))
     train = hint.removeprefix("next: uplift ").split()  # the command prepare tells the user to run
     _ok([*train, "--control", "control", "--out", str(models), "--n-jobs", "2", "--seed", str(SEED)])
-    version = (models / "CURRENT").read_text().strip()
+    version = current_version(models)
     evaluation = json.loads((models / version / "evaluation.json").read_text())
     _ok(["score", "--data", str(table), "--out", str(folder / "scores.parquet"), "--models", str(models)])
     return {

@@ -35,7 +35,9 @@ def test_visit_model_has_three_arms_and_recovers_each_arms_effect(hillstrom_visi
     manifest, ev = evaluation(hillstrom_visit)
     assert manifest.data.arms == ARMS and manifest.data.control == HILLSTROM_CONTROL
     assert manifest.data.outcome_kind == "binary"
-    assert manifest.uplift_model.booster_files == [f"outcome_arm{i}.ubj" for i in range(3)]
+    # Outcome models per arm first; the learner the selection chose adds its effect boosters after them.
+    assert manifest.uplift_model.booster_files[:3] == [f"outcome_arm{i}.ubj" for i in range(3)]
+    assert manifest.uplift_model.n_outcome_boosters == 3 and manifest.learner["chosen"]
     assert manifest.data.extra["excluded"] == ["conversion", "spend"]
     assert manifest.data.extra["validation"]["srm"]["mismatch"] is False
     assert {f.name for f in manifest.features.features} == {
