@@ -6,7 +6,6 @@ Tables are created unqualified, so they land in the connection's search_path: a 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from shared.assignment_log.connections import ThreadConnections
 from shared.assignment_log.parquet import write_parquet
 from shared.assignment_log.rows import (
     LogEntry,
@@ -96,10 +96,9 @@ class PostgresAssignmentLog:
     def __init__(self, url: str, connect_timeout_s: int = 10) -> None:
         self.url = url
         self._timeout = connect_timeout_s
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[psycopg.Connection[Any]] = []
-        self._closed = False
+        self._connections: ThreadConnections[psycopg.Connection[Any]] = ThreadConnections(
+            redact(url), self._connect, lambda conn: not conn.closed
+        )
         conn = self._conn()
         with conn.transaction():
             # Two processes creating the tables at once would race in the catalog; this lock serialises them.
@@ -117,16 +116,7 @@ class PostgresAssignmentLog:
             ) from exc
 
     def _conn(self) -> psycopg.Connection[Any]:
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            with self._lock:
-                if self._closed:
-                    raise RuntimeError(f"assignment log {redact(self.url)} is closed")
-            conn = self._connect()
-            with self._lock:
-                self._connections.append(conn)
-            self._local.conn = conn
-        return conn
+        return self._connections.get()
 
     def record(self, rows: Iterable[LogRow]) -> int:
         batch = list(rows)
@@ -193,11 +183,7 @@ class PostgresAssignmentLog:
         return int(row[0]) if row else 0
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
+        self._connections.close()
 
     def __enter__(self) -> PostgresAssignmentLog:
         return self

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from shared.assignment_log.connections import ThreadConnections
 from shared.assignment_log.parquet import write_parquet
 from shared.assignment_log.rows import (
     LogEntry,
@@ -106,10 +106,9 @@ class SqliteAssignmentLog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._busy_timeout_s = busy_timeout_s
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        self._closed = False
+        self._connections: ThreadConnections[sqlite3.Connection] = ThreadConnections(
+            str(self.path), self._connect, lambda _conn: True
+        )
         with self._write() as conn:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -129,16 +128,7 @@ class SqliteAssignmentLog:
         return conn
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            with self._lock:
-                if self._closed:
-                    raise RuntimeError(f"assignment log {self.path} is closed")
-            conn = self._connect()
-            with self._lock:
-                self._connections.append(conn)
-            self._local.conn = conn
-        return conn
+        return self._connections.get()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -215,11 +205,7 @@ class SqliteAssignmentLog:
         return int(self._conn().execute("SELECT count(*) FROM assignment_log").fetchone()[0])
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
+        self._connections.close()
 
     def __enter__(self) -> SqliteAssignmentLog:
         return self
