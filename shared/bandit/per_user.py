@@ -11,7 +11,9 @@ calibration: how far the observed outcomes of treated users sit from the model's
 3. value each treatment arm at value · (effect_aj + c_a) − cost and control at 0; choose the best,
 4. with probability ``epsilon`` choose uniformly instead (an exploration floor, so every arm keeps a
    positive propensity and off-policy estimates stay defined),
-5. with probability ``throttle`` a treatment is replaced by control (budget pacing).
+5. with probability ``throttle`` (per user) a treatment is replaced by control (budget pacing),
+6. once ``capacity`` treatments have been given in this batch (users walked in order), every later
+   user gets control with propensity 1: that is settled before their draw, so it is exact too.
 
 The probability of the chosen arm is computed, not estimated: for member j the winning probability
 of an arm is a one-dimensional integral over that arm's normal draw of the product of the others'
@@ -22,6 +24,7 @@ averaging over the M members and folding in steps 4 and 5 gives the logged prope
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,17 +107,21 @@ def decide(
     cost: float,
     rng: np.random.Generator,
     epsilon: float = 0.0,
-    throttle: float = 0.0,
+    throttle: float | np.ndarray = 0.0,
+    capacity: int | None = None,
 ) -> Decisions:
-    """One arm per user from ``samples`` (n, arms − 1, M): see the module docstring for the steps."""
+    """One arm per user from ``samples`` (n, arms − 1, M): see the module docstring for the steps.
+
+    ``throttle`` is one probability or one per user; ``capacity`` the most treatments this batch
+    may give (None: no limit).
+    """
     if samples.ndim != 3:
         raise ValueError(f"samples: must be (users, treatment arms, members), got shape {samples.shape}")
-    if not (np.isfinite(value) and value > 0 and np.isfinite(cost) and cost >= 0):
-        raise ValueError("value/cost: value must be finite and > 0, cost finite and >= 0")
-    for name, p in (("epsilon", epsilon), ("throttle", throttle)):
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"{name}: must be a probability in [0, 1], got {p}")
+    _check(value, cost, epsilon, capacity)
     n, k, m = samples.shape
+    th = np.broadcast_to(np.asarray(throttle, dtype=np.float64), (n,))
+    if not (np.all(th >= 0.0) and np.all(th <= 1.0)):
+        raise ValueError("throttle: must be a probability in [0, 1] (one, or one per user)")
     sds = np.broadcast_to(value * calibration.sd, (n, k))
     probs = np.zeros((n, k + 1))
     for j in range(m):
@@ -122,8 +129,8 @@ def decide(
     probs /= m
     probs = (1.0 - epsilon) * probs + epsilon / (k + 1)
     # Pacing moves a share `throttle` of every treatment's probability to control.
-    probs[:, 0] += throttle * probs[:, 1:].sum(axis=1)
-    probs[:, 1:] *= 1.0 - throttle
+    probs[:, 0] += th * probs[:, 1:].sum(axis=1)
+    probs[:, 1:] *= (1.0 - th)[:, None]
     # The draw follows the same steps as the formula above, so the propensity is the probability of
     # exactly how the arm was drawn.
     member = rng.integers(0, m, size=n)
@@ -133,11 +140,74 @@ def decide(
     greedy = np.where(values.max(axis=1) > 0, values.argmax(axis=1) + 1, 0)
     explore = rng.random(n) < epsilon
     arm = np.where(explore, rng.integers(0, k + 1, size=n), greedy)
-    paced = (arm > 0) & (rng.random(n) < throttle)
+    paced = (arm > 0) & (rng.random(n) < th)
     arm = np.where(paced, 0, arm)
+    if capacity is not None:
+        # Treatments drawn before each user; users walked in order, so while the capacity lasts every
+        # draw stands, and from the user who would exceed it on, control is certain.
+        treated = arm > 0
+        out = np.cumsum(treated) - treated >= capacity
+        if out.any():
+            arm = np.where(out, 0, arm)
+            probs[out] = 0.0
+            probs[out, 0] = 1.0
     return Decisions(
         arm=arm,
         propensity=probs[np.arange(n), arm],
         probabilities=probs,
         sampled_effect=sampled,
     )
+
+
+def _check(value: float, cost: float, epsilon: float, capacity: int | None) -> None:
+    if not (math.isfinite(value) and value > 0 and math.isfinite(cost) and cost >= 0):
+        raise ValueError("value/cost: value must be finite and > 0, cost finite and >= 0")
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon: must be a probability in [0, 1], got {epsilon}")
+    if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0):
+        raise ValueError(f"capacity: must be a whole number >= 0 or None, got {capacity!r}")
+
+
+def _phi(z: float) -> float:
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+def decide_one(
+    members: list[float],
+    cal_mean: float,
+    cal_sd: float,
+    *,
+    value: float,
+    cost: float,
+    rng: np.random.Generator,
+    epsilon: float = 0.0,
+    throttle: float = 0.0,
+    capacity: int | None = None,
+) -> tuple[int, float]:
+    """``decide`` for one user and one treatment arm, in closed form on Python floats.
+
+    The same steps and the same draws from ``rng`` in the same order, so a seed gives the arm
+    ``decide`` would; it exists because a dozen numpy calls on one-element arrays cost more than the
+    decision (the one-user /optimize call). Returns (arm index, propensity).
+    """
+    _check(value, cost, epsilon, capacity)
+    if not 0.0 <= throttle <= 1.0:
+        raise ValueError(f"throttle: must be a probability in [0, 1], got {throttle}")
+    m = len(members)
+    sd = max(value * cal_sd, _MIN_SD)
+    treat = math.fsum(_phi((value * (e + cal_mean) - cost) / sd) for e in members) / m
+    treat = ((1.0 - epsilon) * treat + epsilon / 2.0) * (1.0 - throttle)
+    member = int(rng.integers(0, m))
+    sampled = members[member] + cal_mean + cal_sd * float(rng.standard_normal())
+    arm = 1 if value * sampled - cost > 0 else 0
+    if float(rng.random()) < epsilon:
+        arm = int(rng.integers(0, 2))
+    else:
+        rng.integers(0, 2)  # drawn either way, as in ``decide``
+    if arm and float(rng.random()) < throttle:
+        arm = 0
+    elif not arm:
+        rng.random()
+    if capacity is not None and capacity < 1:
+        return 0, 1.0
+    return arm, treat if arm else 1.0 - treat

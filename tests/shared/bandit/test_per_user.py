@@ -60,3 +60,54 @@ def test_bad_input_names_the_argument() -> None:
         decide(s, Calibration.none(1), value=float("inf"), cost=0.0, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="samples"):
         decide(np.zeros((2, 2)), Calibration.none(1), value=1.0, cost=0.0, rng=np.random.default_rng(0))
+
+
+def test_per_user_throttle_moves_each_users_own_share_to_control() -> None:
+    samples = np.full((3, 1, 2), 0.5)
+    th = np.array([0.0, 0.25, 1.0])
+    d = decide(samples, Calibration.none(1), value=1.0, cost=0.0, rng=np.random.default_rng(0), throttle=th)
+    np.testing.assert_allclose(d.probabilities[:, 1], [1.0, 0.75, 0.0])
+    with pytest.raises(ValueError, match="throttle"):
+        decide(samples, Calibration.none(1), value=1.0, cost=0.0, rng=np.random.default_rng(0), throttle=th + 0.5)
+
+
+def test_capacity_propensities_are_exact_given_the_users_before() -> None:
+    # Six users walked in order, at most two treatments: a user after two treatments is control with
+    # certainty, every other user is drawn from its own distribution (epsilon and throttle folded in).
+    samples = np.array([[[0.04, -0.01, 0.02, 0.0]], [[0.03, 0.01, -0.02, 0.05]]] * 3)
+    cal = Calibration(mean=np.array([0.002]), sd=np.array([0.01]))
+    th = np.array([0.1, 0.0, 0.3, 0.0, 0.2, 0.5])
+    rng = np.random.default_rng(11)
+    draws = 20_000
+    arms = np.empty((draws, 6), dtype=int)
+    props = np.empty((draws, 6))
+    for t in range(draws):
+        d = decide(samples, cal, value=10.0, cost=0.1, rng=rng, epsilon=0.05, throttle=th, capacity=2)
+        arms[t], props[t] = d.arm, d.propensity
+    base = decide(samples, cal, value=10.0, cost=0.1, rng=rng, epsilon=0.05, throttle=th).probabilities
+    before = np.cumsum(arms > 0, axis=1) - (arms > 0)
+    assert (arms > 0).sum(axis=1).max() == 2
+    for i in range(6):
+        full = before[:, i] >= 2
+        assert np.all(arms[full, i] == 0) and np.all(props[full, i] == 1.0)
+        open_ = ~full
+        freq = (arms[open_, i] > 0).mean()
+        assert freq == pytest.approx(base[i, 1], abs=0.015)
+        # The logged propensity is the probability of the logged arm: IPS weights average to one per arm.
+        for a in (0, 1):
+            assert np.mean((arms[open_, i] == a) / props[open_, i]) == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_one_user_closed_form_is_decide_for_one_user(seed: int) -> None:
+    from shared.bandit.per_user import decide_one
+
+    rng = np.random.default_rng(seed)
+    members = rng.normal(0.02, 0.03, size=8)
+    mean, sd = float(rng.normal(0, 0.01)), float(abs(rng.normal(0, 0.01)))
+    kw = {"value": 10.0, "cost": 0.2, "epsilon": [0.0, 0.1][seed % 2], "throttle": [0.0, 0.4][seed // 2 % 2]}
+    a = decide(members[None, None, :], Calibration(np.array([mean]), np.array([sd])), rng=np.random.default_rng(seed), **kw)
+    arm, prop = decide_one(members.tolist(), mean, sd, rng=np.random.default_rng(seed), **kw)
+    assert arm == int(a.arm[0])
+    assert prop == pytest.approx(float(a.propensity[0]), abs=1e-9)
+    assert decide_one(members.tolist(), mean, sd, rng=np.random.default_rng(seed), capacity=0, **kw) == (0, 1.0)
