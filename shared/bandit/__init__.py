@@ -13,22 +13,29 @@ from shared.bandit.posterior import (
     thompson_choose,
 )
 from shared.bandit.store import (
+    PRODUCTION,
+    ArmFeedback,
     Assignment,
     BanditStore,
     Counts,
+    Feedback,
     RewardResult,
     RewardStatus,
     UnknownAssignment,
     apply_prior,
     check_reward,
+    check_space,
     new_assignment_ids,
 )
 
 __all__ = [
+    "PRODUCTION",
+    "ArmFeedback",
     "Assignment",
     "BanditStore",
     "BetaPosterior",
     "Counts",
+    "Feedback",
     "Prior",
     "RewardResult",
     "RewardStatus",
@@ -36,6 +43,7 @@ __all__ = [
     "UnknownAssignment",
     "apply_prior",
     "check_reward",
+    "check_space",
     "choice_probabilities",
     "expected_loss",
     "new_assignment_ids",
@@ -53,6 +61,7 @@ def open_store(
     namespace: str = "uplift",
     timeout_s: float | None = None,
     assignment_retention_days: float | None = None,
+    sandbox_retention_s: float = 24 * 3600.0,
 ) -> BanditStore:
     """The store a URL names: ``sqlite:///var/bandit.db`` (embedded default) or ``redis://host:6379/0``.
 
@@ -74,6 +83,7 @@ def open_store(
             path,
             busy_timeout_s=30.0 if timeout_s is None else timeout_s,
             retention_s=None if assignment_retention_days is None else assignment_retention_days * 86400.0,
+            sandbox_retention_s=sandbox_retention_s,
         )
     if url.startswith(("redis://", "rediss://", "unix://")):
         from shared.bandit.redis_store import RedisBanditStore
@@ -87,5 +97,6 @@ def open_store(
                 if assignment_retention_days is None
                 else max(1, round(assignment_retention_days * 86400))
             ),
+            sandbox_ttl_s=max(1, round(sandbox_retention_s)),
         )
     raise ValueError(f"bandit url: {_URL_RULE}, got {url!r}")

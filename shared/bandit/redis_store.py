@@ -2,7 +2,10 @@
 
 Keys, all under ``<namespace>:`` so tests and tenants can share a server:
 ``a:<id>`` the assignment (JSON, expires after ``assignment_ttl_s``), ``r:<id>`` its reward
-(expires with it), and the hashes ``successes``/``failures`` keyed by ``["context","arm"]``.
+(expires with it), and the hashes ``successes``/``failures`` (counts) and ``rn``/``rsum``/``rsq``
+(residuals: reward − the predicted outcome stored with the assignment) keyed by
+``["context","arm"]``. A sandbox's keys sit under ``<namespace>:<space>:`` (``space`` is
+``sandbox:<name>``), which production never reads; they expire after ``sandbox_ttl_s``.
 
 The reward script checks the assignment, sets the reward only if absent and increments the counts
 in one atomic step, so two replicas receiving the same feedback can never both apply it. Counts are
@@ -21,16 +24,23 @@ import redis
 
 from shared.bandit.posterior import BetaPosterior, Prior
 from shared.bandit.store import (
+    PRODUCTION,
     Assignment,
+    ArmFeedback,
     Counts,
-    CountsCache,
+    Feedback,
     RewardResult,
+    SpaceCaches,
     UnknownAssignment,
     apply_prior,
     check_reward,
+    check_space,
+    counts_of,
 )
 
-# KEYS[1] assignment, KEYS[2] reward, KEYS[3] successes hash, KEYS[4] failures hash; ARGV[1] '0' or '1'.
+# KEYS[1] assignment, KEYS[2] reward, KEYS[3] successes, KEYS[4] failures, KEYS[5..7] rn, rsum, rsq
+# hashes; ARGV[1] '0' or '1', ARGV[2] seconds the hashes live (0: for ever). The residual is computed
+# here from the prediction stored with the assignment, so it moves with the counts in one step.
 _REWARD_LUA = """
 local a = redis.call('GET', KEYS[1])
 if not a then return {'unknown'} end
@@ -42,13 +52,25 @@ if ttl > 0 then
 else
   redis.call('SET', KEYS[2], ARGV[1])
 end
-local field = cjson.decode(a)['f']
+local doc = cjson.decode(a)
+local field = doc['f']
 if ARGV[1] == '1' then
   redis.call('HINCRBY', KEYS[3], field, 1)
 else
   redis.call('HINCRBY', KEYS[4], field, 1)
 end
-return {'applied', ARGV[1], a}
+local residual = ''
+if doc['q'] ~= nil and doc['q'] ~= cjson.null then
+  local r = tonumber(ARGV[1]) - doc['q']
+  residual = string.format('%.17g', r)
+  redis.call('HINCRBY', KEYS[5], field, 1)
+  redis.call('HINCRBYFLOAT', KEYS[6], field, residual)
+  redis.call('HINCRBYFLOAT', KEYS[7], field, string.format('%.17g', r * r))
+end
+if ARGV[2] ~= '0' then
+  for i = 3, 7 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+end
+return {'applied', ARGV[1], a, residual}
 """
 
 # KEYS assignment keys; ARGV[1] ttl in seconds, ARGV[i + 1] the payload of KEYS[i]. All or none.
@@ -62,6 +84,7 @@ end
 return 0
 """
 
+_HASHES = ("successes", "failures", "rn", "rsum", "rsq")
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 # One script call blocks the server while it runs; 2,000 SETs take about a millisecond.
 _ASSIGN_CHUNK = 2000
@@ -79,6 +102,7 @@ class RedisBanditStore:
         cache_ttl_s: float = 0.5,
         assignment_ttl_s: int = 30 * 24 * 3600,
         socket_timeout_s: float = 5.0,
+        sandbox_ttl_s: int = 24 * 3600,
     ) -> None:
         if not _NAMESPACE.fullmatch(namespace):
             raise ValueError(f"namespace: must be 1-64 of letters, digits and _.:- , got {namespace!r}")
@@ -100,10 +124,15 @@ class RedisBanditStore:
         self.assignment_ttl_s = assignment_ttl_s
         self._reward_script = self._r.register_script(_REWARD_LUA)
         self._assign_script = self._r.register_script(_ASSIGN_LUA)
-        self._cache = CountsCache(cache_ttl_s)
+        self.sandbox_ttl_s = max(1, int(sandbox_ttl_s))
+        self._caches = SpaceCaches(cache_ttl_s)
 
     def key(self, *parts: str) -> str:
         return ":".join((self.namespace, *parts))
+
+    def space_key(self, space: str, *parts: str) -> str:
+        """Production keys as they always were; a sandbox's under its own prefix."""
+        return self.key(*parts) if space == PRODUCTION else self.key(space, *parts)
 
     def record_assignments(self, rows: Sequence[Assignment]) -> None:
         ids = [r.assignment_id for r in rows]
@@ -113,15 +142,19 @@ class RedisBanditStore:
             chunk = rows[start : start + _ASSIGN_CHUNK]
             payloads = [
                 json.dumps(
-                    {"f": json.dumps([r.context, r.arm]), "p": r.propensity, "t": r.created_at},
+                    {"f": json.dumps([r.context, r.arm]), "p": r.propensity, "t": r.created_at, "q": r.predicted},
                     separators=(",", ":"),
                 )
                 for r in chunk
             ]
+            # One TTL per call: a batch holds one space (the optimizer's requests each have one),
+            # and a mixed batch takes the shorter.
+            sandboxed = any(r.space != PRODUCTION for r in chunk)
+            ttl = min(self.assignment_ttl_s, self.sandbox_ttl_s) if sandboxed else self.assignment_ttl_s
             clash = int(
                 self._assign_script(
-                    keys=[self.key("a", r.assignment_id) for r in chunk],
-                    args=[self.assignment_ttl_s, *payloads],
+                    keys=[self.space_key(r.space, "a", r.assignment_id) for r in chunk],
+                    args=[ttl, *payloads],
                 )
             )
             if clash:
@@ -129,40 +162,60 @@ class RedisBanditStore:
                     f"assignment_id: must be unique, {chunk[clash - 1].assignment_id!r} was already issued"
                 )
 
-    def record_reward(self, assignment_id: str, reward: int) -> RewardResult:
+    def record_reward(self, assignment_id: str, reward: int, space: str = PRODUCTION) -> RewardResult:
         reward = check_reward(reward)
+        check_space(space)
         keys = [
-            self.key("a", assignment_id),
-            self.key("r", assignment_id),
-            self.key("successes"),
-            self.key("failures"),
+            self.space_key(space, "a", assignment_id),
+            self.space_key(space, "r", assignment_id),
+            *(self.space_key(space, h) for h in _HASHES),
         ]
-        res = self._reward_script(keys=keys, args=[str(reward)])
+        ttl = 0 if space == PRODUCTION else self.sandbox_ttl_s
+        res = self._reward_script(keys=keys, args=[str(reward), str(ttl)])
         if res[0] == "unknown":
             raise UnknownAssignment(assignment_id)
         context, arm = json.loads(json.loads(res[2])["f"])
         stored = int(res[1])
         if res[0] == "applied":
-            self._cache.invalidate()
-            return RewardResult("applied", context, arm, reward)
+            self._caches.of(space).invalidate()
+            residual = float(res[3]) if len(res) > 3 and res[3] else None
+            return RewardResult("applied", context, arm, reward, residual)
         return RewardResult("duplicate" if stored == reward else "conflict", context, arm, stored)
 
-    def _load_counts(self) -> Counts:
-        pipe = self._r.pipeline(transaction=True)  # one snapshot of both hashes
-        pipe.hgetall(self.key("successes"))
-        pipe.hgetall(self.key("failures"))
-        succ, fail = pipe.execute()
-        out: Counts = {}
+    def _load_feedback(self, space: str) -> Feedback:
+        pipe = self._r.pipeline(transaction=True)  # one snapshot of every hash
+        for h in _HASHES:
+            pipe.hgetall(self.space_key(space, h))
+        succ, fail, rn, rsum, rsq = pipe.execute()
+        out: Feedback = {}
         for field in set(succ) | set(fail):
             context, arm = json.loads(field)
-            out[(context, arm)] = (int(succ.get(field, 0)), int(fail.get(field, 0)))
+            out[(context, arm)] = ArmFeedback(
+                int(succ.get(field, 0)),
+                int(fail.get(field, 0)),
+                int(rn.get(field, 0)),
+                float(rsum.get(field, 0.0)),
+                float(rsq.get(field, 0.0)),
+            )
         return out
 
-    def counts(self) -> Counts:
-        return self._cache.get(self._load_counts)
+    def feedback(self, space: str = PRODUCTION) -> Feedback:
+        check_space(space)
+        return self._caches.of(space).get(lambda: self._load_feedback(space))
+
+    def cached_feedback(self, space: str = PRODUCTION) -> Feedback | None:
+        return self._caches.of(space).peek()
+
+    def counts(self, space: str = PRODUCTION) -> Counts:
+        return counts_of(self.feedback(space))
 
     def cached_counts(self) -> Counts | None:
-        return self._cache.peek()
+        fb = self.cached_feedback()
+        return None if fb is None else counts_of(fb)
+
+    def purge_expired(self, now: float) -> int:
+        """Nothing to do: assignments, rewards and sandbox hashes carry their own Redis TTLs."""
+        return 0
 
     def posteriors(
         self, prior: Prior | Mapping[tuple[str, str], Prior]

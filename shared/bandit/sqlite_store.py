@@ -19,28 +19,48 @@ from pathlib import Path
 
 from shared.bandit.posterior import BetaPosterior, Prior
 from shared.bandit.store import (
+    PRODUCTION,
     Assignment,
+    ArmFeedback,
     Counts,
-    CountsCache,
+    Feedback,
     RewardResult,
+    SpaceCaches,
     UnknownAssignment,
     apply_prior,
     check_reward,
+    check_space,
+    counts_of,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_COUNTS = """CREATE TABLE IF NOT EXISTS counts (
+        space TEXT NOT NULL, context TEXT NOT NULL, arm TEXT NOT NULL,
+        successes INTEGER NOT NULL, failures INTEGER NOT NULL,
+        residual_n INTEGER NOT NULL, residual_sum REAL NOT NULL, residual_sq REAL NOT NULL,
+        updated_at REAL NOT NULL, PRIMARY KEY (space, context, arm))"""
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
     """CREATE TABLE IF NOT EXISTS assignments (
         assignment_id TEXT PRIMARY KEY, context TEXT NOT NULL, arm TEXT NOT NULL,
-        propensity REAL NOT NULL, created_at REAL NOT NULL)""",
+        propensity REAL NOT NULL, created_at REAL NOT NULL, space TEXT NOT NULL DEFAULT '',
+        predicted REAL)""",
     "CREATE TABLE IF NOT EXISTS rewards (assignment_id TEXT PRIMARY KEY, reward INTEGER NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS counts (
-        context TEXT NOT NULL, arm TEXT NOT NULL, successes INTEGER NOT NULL, failures INTEGER NOT NULL,
-        PRIMARY KEY (context, arm))""",
+    _COUNTS,
     # Retention deletes by age; ids and times both grow, so new entries land at the index's end.
     "CREATE INDEX IF NOT EXISTS assignments_created ON assignments (created_at)",
 )
+# Version 1 had no spaces, predictions or residuals: its counts become production's, residual-free.
+_FROM_V1 = (
+    "ALTER TABLE assignments ADD COLUMN space TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE assignments ADD COLUMN predicted REAL",
+    "ALTER TABLE counts RENAME TO counts_v1",
+    _COUNTS,
+    "INSERT INTO counts SELECT '', context, arm, successes, failures, 0, 0.0, 0.0, 0 FROM counts_v1",
+    "DROP TABLE counts_v1",
+    "UPDATE schema_version SET version = 2",
+)
+_INSERT = "INSERT INTO assignments VALUES (?, ?, ?, ?, ?, ?, ?)"
 _SYNC_LEVELS = ("NORMAL", "FULL", "EXTRA")
 _WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
@@ -59,6 +79,7 @@ class SqliteBanditStore:
         checkpoint_interval_s: float | None = 1.0,
         retention_s: float | None = 30 * 24 * 3600.0,
         purge_interval_s: float = 60.0,
+        sandbox_retention_s: float = 24 * 3600.0,
     ) -> None:
         if synchronous not in _SYNC_LEVELS:
             raise ValueError(f"synchronous: must be one of {', '.join(_SYNC_LEVELS)}, got {synchronous!r}")
@@ -87,7 +108,12 @@ class SqliteBanditStore:
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
         # Other worker processes' rewards show up within cache_ttl_s; this process's own at once.
-        self._cache = CountsCache(cache_ttl_s)
+        self._caches = SpaceCaches(cache_ttl_s)
+        if not (math.isfinite(sandbox_retention_s) and sandbox_retention_s > 0):
+            raise ValueError(
+                f"sandbox_retention_s: must be a positive number of seconds, got {sandbox_retention_s!r}"
+            )
+        self.sandbox_retention_s = sandbox_retention_s
         self._checkpoint_interval_s = checkpoint_interval_s
         self.retention_s = retention_s
         self._purge_interval_s = purge_interval_s
@@ -136,9 +162,9 @@ class SqliteBanditStore:
             try:
                 self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 now = time.time()
-                if self.retention_s is not None and now - self._last_purge >= self._purge_interval_s:
+                if now - self._last_purge >= self._purge_interval_s:
                     self._last_purge = now
-                    self.purge_assignments(now - self.retention_s)
+                    self.purge_expired(now)
             except (sqlite3.Error, RuntimeError):
                 # Busy or closing: the next round (or the last connection's close) checkpoints.
                 continue
@@ -172,6 +198,9 @@ class SqliteBanditStore:
             row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
             if row[0] is None:
                 conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            elif row[0] == 1:
+                for statement in _FROM_V1:
+                    conn.execute(statement)
             elif row[0] != SCHEMA_VERSION:
                 raise RuntimeError(
                     f"bandit store {self.path} has schema version {row[0]}, this code reads version "
@@ -190,23 +219,16 @@ class SqliteBanditStore:
             if len(rows) == 1:
                 # One statement is its own transaction: one call into SQLite instead of three
                 # (BEGIN, INSERT, COMMIT) for the one-user /optimize call, same atomicity.
-                r = rows[0]
-                self._conn_at("NORMAL").execute(
-                    "INSERT INTO assignments VALUES (?, ?, ?, ?, ?)",
-                    (r.assignment_id, r.context, r.arm, r.propensity, r.created_at),
-                )
+                self._conn_at("NORMAL").execute(_INSERT, _row(rows[0]))
                 return
             with self._write("NORMAL") as conn:
-                conn.executemany(
-                    "INSERT INTO assignments VALUES (?, ?, ?, ?, ?)",
-                    [(r.assignment_id, r.context, r.arm, r.propensity, r.created_at) for r in rows],
-                )
+                conn.executemany(_INSERT, [_row(r) for r in rows])
         except sqlite3.IntegrityError as exc:
             raise ValueError(
                 f"assignment_id: must be unique, one of these was already issued ({exc})"
             ) from None
 
-    def purge_assignments(self, created_before: float) -> int:
+    def purge_assignments(self, created_before: float, sandboxes_only: bool = False) -> int:
         """Delete assignments created before the unix time given, with their rewards; the count deleted.
 
         Counts keep what those rewards taught the posteriors; feedback for a deleted assignment is
@@ -220,7 +242,9 @@ class SqliteBanditStore:
                 ids = [
                     r[0]
                     for r in conn.execute(
-                        "SELECT assignment_id FROM assignments WHERE created_at < ? LIMIT 5000",
+                        "SELECT assignment_id FROM assignments WHERE created_at < ? "
+                        + ("AND space != '' " if sandboxes_only else "")
+                        + "LIMIT 5000",
                         (created_before,),
                     ).fetchall()
                 ]
@@ -230,15 +254,30 @@ class SqliteBanditStore:
                 conn.executemany("DELETE FROM assignments WHERE assignment_id = ?", [(i,) for i in ids])
             deleted += len(ids)
 
+    def purge_expired(self, now: float) -> int:
+        """Retention: old assignments (any space), then sandboxes idle past ``sandbox_retention_s``."""
+        deleted = 0 if self.retention_s is None else self.purge_assignments(now - self.retention_s)
+        deleted += self.purge_assignments(now - self.sandbox_retention_s, sandboxes_only=True)
+        with self._write("NORMAL") as conn:
+            idle = conn.execute(
+                "DELETE FROM counts WHERE space != '' AND updated_at < ?", (now - self.sandbox_retention_s,)
+            ).rowcount
+        if idle:
+            self._caches.invalidate_sandboxes()
+        return deleted
+
     def size(self) -> int:
         """Assignments stored (what retention bounds)."""
         return int(self._conn().execute("SELECT count(*) FROM assignments").fetchone()[0])
 
-    def record_reward(self, assignment_id: str, reward: int) -> RewardResult:
+    def record_reward(self, assignment_id: str, reward: int, space: str = PRODUCTION) -> RewardResult:
         reward = check_reward(reward)
+        check_space(space)
+        residual: float | None = None
         with self._write(self.synchronous) as conn:
             row = conn.execute(
-                "SELECT context, arm FROM assignments WHERE assignment_id = ?", (assignment_id,)
+                "SELECT context, arm, predicted FROM assignments WHERE assignment_id = ? AND space = ?",
+                (assignment_id, space),
             ).fetchone()
             if row is None:
                 raise UnknownAssignment(assignment_id)
@@ -248,10 +287,16 @@ class SqliteBanditStore:
                 (assignment_id, reward),
             ).rowcount
             if inserted:
+                residual = None if row[2] is None else reward - float(row[2])
+                r, has = (0.0, 0) if residual is None else (residual, 1)
                 conn.execute(
-                    "INSERT INTO counts VALUES (?, ?, ?, ?) ON CONFLICT(context, arm) DO UPDATE SET "
-                    "successes = successes + excluded.successes, failures = failures + excluded.failures",
-                    (context, arm, reward, 1 - reward),
+                    "INSERT INTO counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(space, context, arm) DO UPDATE SET "
+                    "successes = successes + excluded.successes, failures = failures + excluded.failures, "
+                    "residual_n = residual_n + excluded.residual_n, "
+                    "residual_sum = residual_sum + excluded.residual_sum, "
+                    "residual_sq = residual_sq + excluded.residual_sq, updated_at = excluded.updated_at",
+                    (space, context, arm, reward, 1 - reward, has, r, r * r, time.time()),
                 )
                 stored = reward
             else:
@@ -261,19 +306,34 @@ class SqliteBanditStore:
                     ).fetchone()[0]
                 )
         if inserted:
-            self._cache.invalidate()
-            return RewardResult("applied", context, arm, reward)
+            self._caches.of(space).invalidate()
+            return RewardResult("applied", context, arm, reward, residual)
         return RewardResult("duplicate" if stored == reward else "conflict", context, arm, stored)
 
-    def _load_counts(self) -> Counts:
-        rows = self._conn().execute("SELECT context, arm, successes, failures FROM counts").fetchall()
-        return {(str(c), str(a)): (int(s), int(f)) for c, a, s, f in rows}
+    def _load_feedback(self, space: str) -> Feedback:
+        rows = self._conn().execute(
+            "SELECT context, arm, successes, failures, residual_n, residual_sum, residual_sq "
+            "FROM counts WHERE space = ?",
+            (space,),
+        ).fetchall()
+        return {
+            (str(c), str(a)): ArmFeedback(int(s), int(f), int(n), float(rs), float(rq))
+            for c, a, s, f, n, rs, rq in rows
+        }
 
-    def counts(self) -> Counts:
-        return self._cache.get(self._load_counts)
+    def feedback(self, space: str = PRODUCTION) -> Feedback:
+        check_space(space)
+        return self._caches.of(space).get(lambda: self._load_feedback(space))
+
+    def cached_feedback(self, space: str = PRODUCTION) -> Feedback | None:
+        return self._caches.of(space).peek()
+
+    def counts(self, space: str = PRODUCTION) -> Counts:
+        return counts_of(self.feedback(space))
 
     def cached_counts(self) -> Counts | None:
-        return self._cache.peek()
+        fb = self.cached_feedback()
+        return None if fb is None else counts_of(fb)
 
     def posteriors(
         self, prior: Prior | Mapping[tuple[str, str], Prior]
@@ -297,3 +357,7 @@ class SqliteBanditStore:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+
+
+def _row(r: Assignment) -> tuple[object, ...]:
+    return (r.assignment_id, r.context, r.arm, r.propensity, r.created_at, r.space, r.predicted)

@@ -4,17 +4,47 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral
-from typing import Literal, Protocol
+from typing import Generic, Literal, NamedTuple, Protocol, TypeVar
 
 from shared.bandit.posterior import BetaPosterior, Prior
 
 RewardStatus = Literal["applied", "duplicate", "conflict"]
 Counts = dict[tuple[str, str], tuple[int, int]]
+
+# The production state's space; a sandbox's is ``sandbox:<name>`` and production never reads it.
+PRODUCTION = ""
+_SPACE = re.compile(r"sandbox:[A-Za-z0-9_-]{1,40}")
+
+
+def check_space(space: str) -> str:
+    """``""`` (production) or ``sandbox:<1-40 letters, digits, _ or ->``; anything else is a ValueError."""
+    if space != PRODUCTION and not (isinstance(space, str) and _SPACE.fullmatch(space)):
+        raise ValueError(f"space: must be '' or sandbox:<1-40 of letters, digits, _ and ->, got {space!r}")
+    return space
+
+
+class ArmFeedback(NamedTuple):
+    """What rewards taught about one (context, arm): Beta counts and the residuals' sums.
+
+    A residual is reward − the outcome the model predicted for that user under that arm; ``n``
+    counts the rewards that had a prediction (assignments from before predictions were stored
+    have none).
+    """
+
+    successes: int
+    failures: int
+    n: int = 0
+    residual_sum: float = 0.0
+    residual_sq: float = 0.0
+
+
+Feedback = dict[tuple[str, str], ArmFeedback]
 
 
 class _RandomPool:
@@ -79,12 +109,18 @@ class Assignment:
     arm: str
     propensity: float
     created_at: float
+    # The model's predicted outcome for this user under this arm: feedback's residual is against it.
+    predicted: float | None = None
+    space: str = PRODUCTION
 
     def __post_init__(self) -> None:
         for name in ("assignment_id", "context", "arm"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name}: must be a non-empty string, got {value!r}")
+        check_space(self.space)
+        if self.predicted is not None and not math.isfinite(self.predicted):
+            raise ValueError(f"predicted: must be a finite number or None, got {self.predicted!r}")
         # 0 is allowed: a choice the integral puts below 1e-300 is still logged rather than refused.
         if not (0.0 <= self.propensity <= 1.0):
             raise ValueError(f"propensity: must be a probability in [0, 1], got {self.propensity!r}")
@@ -100,6 +136,8 @@ class RewardResult:
     context: str
     arm: str
     reward: int
+    # reward − the stored prediction, when the reward was applied now and the assignment had one.
+    residual: float | None = None
 
 
 class BanditStore(Protocol):
@@ -110,14 +148,24 @@ class BanditStore(Protocol):
     def record_assignments(self, rows: Sequence[Assignment]) -> None:
         """Persist assignments (all or none); an id already issued raises ValueError."""
 
-    def record_reward(self, assignment_id: str, reward: int) -> RewardResult:
+    def record_reward(self, assignment_id: str, reward: int, space: str = PRODUCTION) -> RewardResult:
         """Apply a 0/1 reward once, committed before returning; a repeat is a duplicate or a conflict.
 
-        Raises ``UnknownAssignment`` for an id that was never recorded (or has expired).
+        Counts and residual sums of the assignment's (space, context, arm) move in the same atomic
+        step. Raises ``UnknownAssignment`` for an id never recorded in ``space`` (or expired).
         """
 
-    def counts(self) -> Counts:
+    def counts(self, space: str = PRODUCTION) -> Counts:
         """(context, arm) → (successes, failures) over applied rewards."""
+
+    def feedback(self, space: str = PRODUCTION) -> Feedback:
+        """(context, arm) → counts and residual sums over applied rewards (cached briefly)."""
+
+    def cached_feedback(self, space: str = PRODUCTION) -> Feedback | None:
+        """``feedback(space)`` if this process holds a fresh copy, else None; never waits."""
+
+    def purge_expired(self, now: float) -> int:
+        """Delete what retention says is too old (assignments; idle sandboxes); how many assignments."""
 
     def posteriors(
         self, prior: Prior | Mapping[tuple[str, str], Prior]
@@ -155,7 +203,10 @@ def apply_prior(
     return {key: p.posterior(*counts.get(key, (0, 0))) for key, p in prior.items()}
 
 
-class CountsCache:
+T = TypeVar("T")
+
+
+class CountsCache(Generic[T]):
     """Counts kept for ``ttl_s`` seconds in-process; a store's own writes invalidate them at once.
 
     A read that started before an invalidation does not put its (possibly older) snapshot back:
@@ -170,30 +221,61 @@ class CountsCache:
         self._clock = clock
         self._lock = threading.Lock()
         self._generation = 0
-        self._value: Counts | None = None
+        self._value: T | None = None
         self._loaded_at = 0.0
 
-    def get(self, load: Callable[[], Counts]) -> Counts:
+    def get(self, load: Callable[[], T]) -> T:
         now = self._clock()
         with self._lock:
             if self._value is not None and now - self._loaded_at < self.ttl_s:
-                return dict(self._value)
+                return self._value
             generation = self._generation
         value = load()
         with self._lock:
             if generation == self._generation and self.ttl_s > 0:
                 self._value, self._loaded_at = value, now
-        return dict(value)
+        return value
 
-    def peek(self) -> Counts | None:
-        """The cached counts while fresh, else None (no load: for a caller that must not block)."""
+    def peek(self) -> T | None:
+        """The cached value while fresh, else None (no load: for a caller that must not block).
+
+        The value is shared, not copied: callers must not change it.
+        """
         now = self._clock()
         with self._lock:
             if self._value is not None and now - self._loaded_at < self.ttl_s:
-                return dict(self._value)
+                return self._value
         return None
 
     def invalidate(self) -> None:
         with self._lock:
             self._generation += 1
             self._value = None
+
+
+class SpaceCaches:
+    """One ``CountsCache`` of feedback per space; a write to a space invalidates that space's only."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._caches: dict[str, CountsCache[Feedback]] = {}
+
+    def of(self, space: str) -> CountsCache[Feedback]:
+        cache = self._caches.get(space)
+        if cache is None:
+            with self._lock:
+                if len(self._caches) > 10_000:  # sandboxes come and go; forget them all at once
+                    self._caches.clear()
+                cache = self._caches.setdefault(space, CountsCache(self.ttl_s))
+        return cache
+
+    def invalidate_sandboxes(self) -> None:
+        with self._lock:
+            caches = [c for space, c in self._caches.items() if space != PRODUCTION]
+        for cache in caches:
+            cache.invalidate()
+
+
+def counts_of(feedback: Feedback) -> Counts:
+    return {key: (f.successes, f.failures) for key, f in feedback.items()}

@@ -67,3 +67,46 @@ def test_redis_assignments_expire_after_the_retention(redis_server_url, bandit_n
     ttl = redis_client.ttl(f"{bandit_namespace}:a:{ids[0]}")
     assert 86400 - 5 <= ttl <= 86400
     store.close()
+
+
+def test_idle_sandboxes_are_purged_and_production_counts_stay(sqlite_path):
+    store = SqliteBanditStore(sqlite_path, checkpoint_interval_s=None, sandbox_retention_s=60.0)
+    now = time.time()
+    store.record_assignments(
+        [
+            Assignment("s-old", "Neutral", "rec", 0.5, now - 120, predicted=0.1, space="sandbox:a"),
+            Assignment("p-old", "Neutral", "rec", 0.5, now - 120, predicted=0.1),
+        ]
+    )
+    store.record_reward("s-old", 1, space="sandbox:a")
+    store.record_reward("p-old", 1)
+    assert store.purge_expired(now) == 1  # the sandbox's assignment is past the sandbox retention
+    assert store.size() == 1 and store.counts("sandbox:a") == {("Neutral", "rec"): (1, 0)}  # counts fresh
+    assert store.purge_expired(now + 61) == 0  # ... until they are idle past it too
+    assert store.counts("sandbox:a") == {} and store.counts() == {("Neutral", "rec"): (1, 0)}
+    store.close()
+
+
+def test_a_version_1_file_is_migrated_with_its_counts(sqlite_path):
+    import sqlite3
+
+    sqlite_path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(sqlite_path)
+    conn.executescript(
+        """CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);
+        CREATE TABLE assignments (assignment_id TEXT PRIMARY KEY, context TEXT NOT NULL, arm TEXT NOT NULL,
+            propensity REAL NOT NULL, created_at REAL NOT NULL);
+        CREATE TABLE rewards (assignment_id TEXT PRIMARY KEY, reward INTEGER NOT NULL);
+        CREATE TABLE counts (context TEXT NOT NULL, arm TEXT NOT NULL, successes INTEGER NOT NULL,
+            failures INTEGER NOT NULL, PRIMARY KEY (context, arm));
+        INSERT INTO assignments VALUES ('old', 'Neutral', 'rec', 0.5, 1e9);
+        INSERT INTO counts VALUES ('Neutral', 'rec', 3, 4);"""
+    )
+    conn.close()
+    store = SqliteBanditStore(sqlite_path, checkpoint_interval_s=None, retention_s=None)
+    assert store.schema_version() == 2
+    assert store.counts() == {("Neutral", "rec"): (3, 4)}
+    res = store.record_reward("old", 1)
+    assert res.status == "applied" and res.residual is None
+    assert store.feedback()[("Neutral", "rec")] == (4, 4, 0, 0.0, 0.0)
+    store.close()

@@ -194,3 +194,44 @@ def test_a_forked_child_does_not_reuse_the_parents_random_bytes():
     child = os.read(read, 64).decode()
     parent = new_assignment_ids(1)[0]
     assert child[12:] != parent[12:]  # the random part (the first 12 hex digits are the time)
+
+
+def test_rewards_add_residuals_against_the_stored_prediction_atomically_with_the_counts(store):
+    now = time.time()
+    store.record_assignments(
+        [
+            Assignment("p0", "Neutral", "1", 0.5, now, predicted=0.2),
+            Assignment("p1", "Neutral", "1", 0.5, now, predicted=0.6),
+            Assignment("p2", "Neutral", "0", 0.5, now),  # no prediction: counted, no residual
+        ]
+    )
+    first = store.record_reward("p0", 1)
+    assert first.status == "applied" and first.residual == pytest.approx(0.8)
+    assert store.record_reward("p0", 1).residual is None  # a repeat adds nothing
+    store.record_reward("p1", 0)
+    store.record_reward("p2", 1)
+    fb = store.feedback()
+    t = fb[("Neutral", "1")]
+    assert (t.successes, t.failures, t.n) == (1, 1, 2)
+    assert t.residual_sum == pytest.approx(0.8 - 0.6) and t.residual_sq == pytest.approx(0.64 + 0.36)
+    assert fb[("Neutral", "0")] == (1, 0, 0, 0.0, 0.0)
+    assert store.counts() == {("Neutral", "1"): (1, 1), ("Neutral", "0"): (1, 0)}
+
+
+def test_a_sandbox_space_is_invisible_to_production_and_back(store):
+    now = time.time()
+    store.record_assignments([Assignment("s0", "Neutral", "1", 0.5, now, predicted=0.1, space="sandbox:v1")])
+    store.record_assignments([Assignment("q0", "Neutral", "1", 0.5, now, predicted=0.1)])
+    with pytest.raises(UnknownAssignment):
+        store.record_reward("s0", 1)  # production cannot reward a sandbox assignment
+    with pytest.raises(UnknownAssignment):
+        store.record_reward("q0", 1, space="sandbox:v1")  # nor a sandbox a production one
+    with pytest.raises(UnknownAssignment):
+        store.record_reward("s0", 1, space="sandbox:other")
+    assert store.record_reward("s0", 1, space="sandbox:v1").status == "applied"
+    assert store.counts() == {} and store.feedback() == {}
+    assert store.counts("sandbox:v1") == {("Neutral", "1"): (1, 0)}
+    with pytest.raises(ValueError, match="space"):
+        store.feedback("production")
+    with pytest.raises(ValueError, match="space"):
+        Assignment("x", "Neutral", "1", 0.5, now, space="sandbox:")
