@@ -55,10 +55,18 @@ _API_KEY_HEADER = APIKeyHeader(
 )
 
 
+# The X-API-Key header as a route parameter, for a route whose need of the key depends on its body.
+ApiKeyHeader = Annotated[str | None, Depends(_API_KEY_HEADER)]
+
+
 async def require_api_key(
-    state: Annotated[AppState, Depends(get_state)],
-    x_api_key: Annotated[str | None, Depends(_API_KEY_HEADER)] = None,
+    state: Annotated[AppState, Depends(get_state)], x_api_key: ApiKeyHeader = None
 ) -> None:
+    check_api_key(state, x_api_key)
+
+
+def check_api_key(state: AppState, x_api_key: str | None) -> None:
+    """401 unless the server has no key or ``x_api_key`` is it."""
     expected = state.settings.api_key
     if expected is None:
         return

@@ -1,19 +1,21 @@
-"""Answering /optimize: score, draw an arm per user by Thompson sampling, cap by budget, rank items.
+"""Answering /optimize: score with effect samples, decide per user, store and log, rank items.
 
 Small requests are answered in batches (``answer`` takes every job a loop turn collected): one
-model call and one commit for all of them. Each job keeps its own seed, policy and model, and a
-user's scores depend on that user's row alone, so a batch gives every request exactly what it
-would have got on its own.
+model call, one store commit and one log commit for all of them. Each job keeps its own seed,
+terms and model, and a user's scores depend on that user's row alone, so a batch gives every
+request exactly what it would have got on its own.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import logging
-import math
 import secrets
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -21,18 +23,15 @@ import orjson
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from services.api.deciding import Decided, Terms, decide_request
 from services.api.metrics import ASSIGNMENTS, OPTIMIZE_BATCH
-from services.api.schemas import OptimizeRequest, Policy
-from services.api.scoring import Scores, score_jobs, top_items
+from services.api.schemas import OptimizeRequest
+from services.api.scoring import Scores, score_jobs
 from services.api.state import AppState, LoadedModel
-from shared.bandit import Assignment, BetaPosterior, ThompsonArms, new_assignment_ids, thompson_arms
-from shared.bundle import ModelBundle
-from shared.policy import totals
+from shared.bandit import PRODUCTION, Feedback
+from shared.schema import SchemaError
 
 log = logging.getLogger("uplift.api")
-
-# Distinct (segment, feedback counts, value, cost) keys kept per model before starting over.
-ARMS_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,186 +41,180 @@ class OptimizeJob:
     X: np.ndarray  # the users, encoded (bad input was refused before the job existed)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A job's terms, and the campaign grant they came from (settled once the batch is answered)."""
+
+    terms: Terms
+    grant: Any = None  # services.api.campaign_gate.Grant for a campaign request
+
+
 async def answer(
     state: AppState, jobs: Sequence[OptimizeJob], inline: bool = True
 ) -> list[Response | Exception]:
     """One response per job: users scored together per model, every assignment committed at once.
 
-    The store is read and written through the guard (off the loop, bounded in time); the decisions
-    run on the loop for the small batched requests (``inline``) and in the pool for a large one.
-    A job whose decision fails gets its exception as its result: it never fails the others.
+    The store and the log are read and written through the guard (off the loop, bounded in time);
+    the decisions run on the loop for the small batched requests (``inline``) and in the pool for a
+    large one. A job whose terms or decision fail gets its exception as its result: it never fails
+    the others. Every campaign grant reserved here is settled, with 0 treated when nothing was
+    answered.
     """
-    store = state.store
-    counts = store.cached_counts()
-    if counts is None:
-        counts = await state.guard.call(store.counts, "counts")
-    top_k = state.settings.top_k
+    prepared: list[Prepared | Exception] = [await _prepare(state, job) for job in jobs]
+    results: list[Decided | Exception] = list(prepared)  # type: ignore[arg-type]
+    answered = False
+    try:
+        live = [(job, p) for job, p in zip(jobs, prepared, strict=True) if isinstance(p, Prepared)]
+        feedback = await _feedback(state, {p.terms.space for _, p in live})
+        prior_sd = state.settings.calibration_prior_sd
 
-    def decide_all() -> list[tuple[dict[str, Any], list[Assignment]] | Exception]:
-        return [_decide_alone(job, s, counts, top_k) for job, s in score_jobs(jobs)]
+        def decide_all() -> list[Decided | Exception]:
+            scored = score_jobs([job for job, _ in live], samples=True)
+            return [
+                _decide_alone(job, s, feedback[p.terms.space], p.terms, prior_sd)
+                for (job, s), (_, p) in zip(scored, live, strict=True)
+            ]
 
-    decided = decide_all() if inline else await run_in_threadpool(decide_all)
-    records = [r for d in decided if not isinstance(d, Exception) for r in d[1]]
-    if records:
-        # Persisted before any answer leaves, so feedback for any returned id is always found.
-        await state.guard.call(lambda: store.record_assignments(records), "record_assignments", writes=True)
-    for r in records:
-        ASSIGNMENTS.labels(r.context, r.arm).inc()
+        decided = iter(decide_all() if inline else await run_in_threadpool(decide_all))
+        results = [p if isinstance(p, Exception) else next(decided) for p in prepared]
+        await _persist(state, [d for d in results if isinstance(d, Decided)])
+        answered = True
+    finally:
+        for job, p, d in zip(jobs, prepared, results, strict=True):
+            if isinstance(p, Prepared) and p.grant is not None:
+                ok = answered and isinstance(d, Decided)
+                await _settle(state, p.grant, d.treated if ok else 0, len(job.body.users) if ok else 0)  # type: ignore[union-attr]
     OPTIMIZE_BATCH.observe(len(jobs))
     # Plain JSON, like /predict: OptimizeResponse documents the shape; re-validating our own numbers
     # would cost more than the scoring.
     return [
-        d if isinstance(d, Exception) else Response(orjson.dumps(d[0]), media_type="application/json")
-        for d in decided
+        d if isinstance(d, Exception) else Response(orjson.dumps(d.payload), media_type="application/json")
+        for d in results
     ]
 
 
+async def _persist(state: AppState, done: list[Decided]) -> None:
+    """Store and log every assignment in one guarded call, before any answer leaves.
+
+    So feedback for any returned id is always found, and every answered assignment is in the log.
+    """
+    records = [r for d in done for r in d.assignments]
+    rows = [r for d in done for r in d.log_rows]
+    if not records:
+        return
+    store, assignment_log = state.store, state.assignment_log
+
+    def write() -> None:
+        store.record_assignments(records)
+        if rows:
+            assignment_log.record(rows)
+
+    await state.guard.call(write, "record_assignments", writes=True)
+    for r in records:
+        ASSIGNMENTS.labels(r.context, r.arm).inc()
+
+
 def _decide_alone(
-    job: OptimizeJob, s: Scores, counts: dict[tuple[str, str], tuple[int, int]], default_top_k: int
-) -> tuple[dict[str, Any], list[Assignment]] | Exception:
+    job: OptimizeJob, s: Scores, feedback: Feedback, terms: Terms, prior_sd: float
+) -> Decided | Exception:
     try:
-        return _decide(job, s, counts, default_top_k)
+        return decide_request(job.model, job.body.users, s, feedback, terms, prior_sd)
     except Exception as exc:  # this request's own failure: the batch's other requests go on
         log.exception("an /optimize request failed while deciding (its batch was not affected)")
         return exc
 
 
-def _decide(
-    job: OptimizeJob, s: Scores, counts: dict[tuple[str, str], tuple[int, int]], default_top_k: int
-) -> tuple[dict[str, Any], list[Assignment]]:
-    """One request's answer (as plain JSON data) and the assignments to persist before sending it.
-
-    Per-user logic on Python lists: a request here has at most INLINE_MAX_USERS users (or runs in the
-    thread pool), and a dozen numpy calls on one-element arrays cost more than the decisions.
-    """
-    body, model = job.body, job.model
-    bundle, pol = model.bundle, body.policy
-    seed = pol.seed if pol.seed is not None else secrets.randbits(63)
-    # Generator(PCG64(seed)) is default_rng(seed), without the dispatch (~15 µs of a one-user call).
-    rng = np.random.Generator(np.random.PCG64(seed))
-    effects = s.effects.tolist()
-    segments = s.segments.tolist()
-    picked, props = _thompson(model, segments, counts, pol, rng)
-    arm_effect = [e[max(c - 1, 0)] for e, c in zip(effects, picked, strict=True)]
-    _apply_budget(picked, props, arm_effect, pol)
-    treated = [i for i, c in enumerate(picked) if c > 0]
-    items = _items(bundle, s.X, treated, pol.top_k or default_top_k)
-    now = time.time()
-    arms = bundle.arms
-    best = s.best.tolist()
-    decisions: list[dict[str, Any]] = []
-    records: list[Assignment] = []
-    ids = new_assignment_ids(len(picked))
-    for i, user in enumerate(body.users):
-        aid = ids[i]
-        arm, seg = arms[picked[i]], segments[i]
-        records.append(Assignment(aid, seg, arm, props[i], now))
-        decisions.append(
-            {
-                "user_id": user.user_id,
-                "arm": arm,
-                "assignment_id": aid,
-                "propensity": props[i],
-                "cate": effects[i][best[i]],
-                "effects": dict(zip(arms[1:], effects[i], strict=True)),
-                "segment": seg,
-                "items": items[i],
-            }
-        )
-    value, cost = pol.value_per_conversion, pol.cost_per_treatment
-    best_effects = [e[b] for e, b in zip(effects, best, strict=True)]
-    # The policy's own total counts the arm Thompson actually chose; the baselines (what
-    # shared.policy.evaluate_policy reports) give every user, or a random len(treated), their best arm.
-    own = totals(math.fsum(arm_effect[i] for i in treated), len(treated), value, cost)
-    treat_all = totals(math.fsum(best_effects), len(effects), value, cost)
-    at_random = totals(math.fsum(best_effects) / len(effects) * len(treated), len(treated), value, cost)
-    payload = {
-        "model_version": bundle.version,
-        "seed": seed,
-        "decisions": decisions,
-        "policy": own.to_dict(),
-        "treat_all": treat_all.to_dict(),
-        "random": at_random.to_dict(),
-    }
-    return payload, records
-
-
-def _thompson(
-    model: LoadedModel,
-    segments: list[str],
-    counts: dict[tuple[str, str], tuple[int, int]],
-    pol: Policy,
-    rng: np.random.Generator,
-) -> tuple[list[int], list[float]]:
-    """Arm index (0 = control) and its choice probability per user, drawn segment by segment.
-
-    The draws go segment by segment in name order, and in user order within a segment: the seed
-    fixes every user's arm.
-    """
-    n = len(segments)
-    if n == 1:
-        tarms = _arms(model, segments[0], counts, pol)
-        arm = int(tarms.choose(rng, 1)[0])
-        return [arm], [float(tarms.probabilities[arm])]
-    picked = [0] * n
-    props = [1.0] * n
-    for seg in sorted(set(segments)):
-        rows = [i for i, g in enumerate(segments) if g == seg]
-        tarms = _arms(model, seg, counts, pol)
-        probabilities = tarms.probabilities.tolist()
-        for i, arm in zip(rows, tarms.choose(rng, len(rows)).tolist(), strict=True):
-            picked[i], props[i] = arm, probabilities[arm]
-    return picked, props
-
-
-def _arms(
-    model: LoadedModel, seg: str, counts: dict[tuple[str, str], tuple[int, int]], pol: Policy
-) -> ThompsonArms:
-    """The segment's arms under this policy's value and cost, from the model's priors plus feedback.
-
-    Keyed by the feedback counts themselves, so any new reward gives a new entry: the posteriors,
-    and the quadrature behind the propensities, are built once per change, not once per request.
-    """
-    arms = model.bundle.arms
-    seen = tuple(counts.get((seg, a), (0, 0)) for a in arms)
-    key = (seg, seen, pol.value_per_conversion, pol.cost_per_treatment)
-    cache = model.arms_cache
-    tarms = cache.get(key)
-    if tarms is None:
-        posts = []
-        for a, (succ, fail) in zip(arms, seen, strict=True):
-            prior_a, prior_b = model.priors[(seg, a)]
-            posts.append(BetaPosterior(prior_a + succ, prior_b + fail))
-        values = (pol.value_per_conversion,) * len(arms)
-        costs = (0.0,) + (pol.cost_per_treatment,) * (len(arms) - 1)
-        tarms = thompson_arms(posts, values, costs)
-        if len(cache) >= ARMS_CACHE_SIZE:
-            cache.clear()  # feedback keeps changing the keys; old ones are never asked for again
-        cache[key] = tarms
-    return tarms
-
-
-def _apply_budget(picked: list[int], props: list[float], arm_effect: list[float], pol: Policy) -> None:
-    """The budget is a hard cap: treated users beyond it, lowest expected effect first, get control."""
-    n = len(picked)
-    capacity = n if pol.cost_per_treatment == 0 else int(pol.budget // pol.cost_per_treatment)
-    if n <= capacity:
-        return
-    wanting = [i for i, c in enumerate(picked) if c > 0]
-    if len(wanting) <= capacity:
-        return
-    # Highest expected effect first; ties in user order (sorted is stable).
-    for i in sorted(wanting, key=lambda i: -arm_effect[i])[capacity:]:
-        picked[i], props[i] = 0, 1.0
-
-
-def _items(bundle: ModelBundle, X: np.ndarray, treated: list[int], top_k: int) -> list[list[str]]:
-    """The ranker's items for the treated users (indices), top sellers for control."""
-    if bundle.catalog is None:
-        return [[] for _ in range(len(X))]
-    control = bundle.catalog.top_sellers[:top_k]
-    out = [control for _ in range(len(X))]
-    if treated:
-        for i, ranked in zip(treated, top_items(bundle, X[treated], top_k), strict=True):
-            out[i] = ranked
+async def _feedback(state: AppState, spaces: set[str]) -> dict[str, Feedback]:
+    """Each space's feedback: this process's fresh copy, else read through the guard."""
+    store = state.store
+    out: dict[str, Feedback] = {}
+    for space in spaces:
+        fb = store.cached_feedback(space)
+        if fb is None:
+            fb = await state.guard.call(partial(store.feedback, space), "feedback")
+        out[space] = fb
     return out
+
+
+def check_source(body: OptimizeRequest) -> None:
+    """Exactly one of policy and campaign_id; seed beside campaign_id only; sandbox with a policy only."""
+    if (body.policy is None) == (body.campaign_id is None):
+        raise SchemaError("policy", "give exactly one of policy (a per-request policy) and campaign_id")
+    if body.policy is not None and body.seed is not None:
+        raise SchemaError("seed", "with a policy, give the seed inside policy")
+    if body.campaign_id is not None and body.sandbox is not None:
+        raise SchemaError("sandbox", "a campaign decides in its own state; a sandbox takes a policy")
+
+
+async def _prepare(state: AppState, job: OptimizeJob) -> Prepared | Exception:
+    body = job.body
+    if body.policy is None:
+        try:
+            return await _campaign_terms(state, job)
+        except Exception as exc:  # unknown (404) or closed (409) campaign, store out: this job alone
+            return exc
+    pol = body.policy
+    n = len(body.users)
+    # The budget is a hard cap on this request's treatments, walked in user order.
+    capacity = n if pol.cost_per_treatment == 0 else min(n, int(pol.budget // pol.cost_per_treatment))
+    sandboxed = body.sandbox is not None
+    terms = Terms(
+        value=pol.value_per_conversion,
+        cost=pol.cost_per_treatment,
+        throttle=0.0,
+        capacity=capacity,
+        seed=pol.seed if pol.seed is not None else secrets.randbits(63),
+        top_k=pol.top_k or state.settings.top_k,
+        policy="request",
+        space=f"sandbox:{body.sandbox}" if sandboxed else PRODUCTION,
+        # Sandbox traffic (the dashboard's simulated visitors, rewarded from the synthetic truth) stays
+        # out of the log: off-policy estimates and retraining read the log as real traffic.
+        logged=not sandboxed,
+    )
+    return Prepared(terms)
+
+
+async def _campaign_terms(state: AppState, job: OptimizeJob) -> Prepared:
+    """The campaign's terms for this request: units reserved now, settled after the answer.
+
+    The campaigns part (services.api.campaign_gate) reserves atomically across workers and replicas;
+    capacity = the units granted, so the request can never treat more than it reserved.
+    """
+
+    body = job.body
+    assert body.campaign_id is not None
+    grant = await _gate().reserve(state, body.campaign_id, len(body.users))
+    terms = Terms(
+        value=grant.value_per_conversion,
+        cost=grant.cost_per_treatment,
+        throttle=grant.throttle,
+        capacity=grant.units,
+        seed=body.seed if body.seed is not None else secrets.randbits(63),
+        top_k=state.settings.top_k,
+        policy="campaign",
+        space=_campaign_sandbox(body.campaign_id) if grant.sandbox else PRODUCTION,
+        campaign_id=body.campaign_id,
+        logged=not grant.sandbox,
+    )
+    return Prepared(terms, grant)
+
+
+async def _settle(state: AppState, grant: Any, treated: int, users: int) -> None:
+    try:
+        await _gate().settle(state, grant, treated=treated, users=users)
+    except Exception:  # units left reserved under-spend the campaign; they never overspend it
+        log.warning("campaign %s: settling a grant failed", grant.campaign_id, exc_info=True)
+
+
+def _gate() -> ModuleType:
+    """services.api.campaign_gate (the campaigns branch): read when a campaign request first comes.
+
+    Until that module is merged a campaign request fails (its job alone) and the policy path runs;
+    at the merge this may become a plain import.
+    """
+    return importlib.import_module("services.api.campaign_gate")
+
+
+def _campaign_sandbox(campaign_id: str) -> str:
+    """A sandbox campaign's own space (its id may hold characters a space name may not)."""
+    return "sandbox:c-" + hashlib.sha256(campaign_id.encode()).hexdigest()[:16]

@@ -27,6 +27,17 @@ def _whole(v: Any) -> Any:
 # (The bounds go before the validator, or the JSON schema loses them.)
 Seed = Annotated[int, Field(ge=0, le=2**63 - 1), BeforeValidator(_whole)]
 PolicyTopK = Annotated[int, Field(ge=1, le=100), BeforeValidator(_whole)]
+# A sandbox's name: a short token (the dashboard makes one per visitor session).
+SandboxName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Decide from and record into the sandbox of this name (bandit state production never "
+        "reads; not written to the assignment log). 1-40 letters, digits, _ or -.",
+    ),
+]
 RecommendTopK = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_whole)]
 
 
@@ -114,7 +125,22 @@ class OptimizeRequest(UsersRequest):
             ]
         },
     )
-    policy: Policy
+    policy: Policy | None = Field(
+        default=None,
+        description="A per-request policy (simulations, the dashboard). Exactly one of policy "
+        "and campaign_id.",
+    )
+    campaign_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Spend from this campaign (value, cost and pacing are the campaign's). Exactly one of "
+        "policy and campaign_id.",
+    )
+    seed: Seed | None = Field(
+        default=None, description="Seed of the draws, with campaign_id (a policy has its own)."
+    )
+    sandbox: SandboxName | None = None
 
 
 class Decision(BaseModel):
@@ -141,6 +167,8 @@ class PolicyTotals(BaseModel):
 class OptimizeResponse(BaseModel):
     model_version: str
     seed: int
+    campaign_id: str | None = None
+    sandbox: str | None = None
     decisions: list[Decision]
     policy: PolicyTotals
     treat_all: PolicyTotals
@@ -171,6 +199,10 @@ class FeedbackRequest(Strict):
     )
     assignment_id: str = Field(min_length=1, max_length=100)
     reward: Literal[0, 1]
+    sandbox: SandboxName | None = Field(
+        default=None,
+        description="The sandbox the assignment was made in (no API key needed: it writes only there).",
+    )
 
 
 class FeedbackResponse(BaseModel):
@@ -194,7 +226,25 @@ class ArmPosterior(BaseModel):
     expected_loss: float
 
 
+class ArmCalibrationOut(BaseModel):
+    segment: str
+    arm: str
+    n: int = Field(description="Rewards with a stored prediction.")
+    observed_minus_predicted: float | None = Field(
+        description="Mean of reward − the model's predicted outcome for the arm given (null before any)."
+    )
+    ci_low: float | None
+    ci_high: float | None
+    shift_mean: float | None = Field(
+        description="Treatment arms: the calibration added to every sampled effect (posterior mean)."
+    )
+    shift_sd: float | None
+
+
 class BanditResponse(BaseModel):
     backend: str
     prior_strength: float
+    sandbox: str | None = None
+    calibration_prior_sd: float
     arms: list[ArmPosterior]
+    calibration: list[ArmCalibrationOut]

@@ -32,11 +32,16 @@ class Scores(NamedTuple):
     effects: np.ndarray  # (n, arms - 1)
     best: np.ndarray  # index of the best treatment arm among treatment arms
     segments: np.ndarray
+    # (n, arms - 1, members): per-user effect samples (``score_jobs(..., samples=True)``), else None.
+    samples: np.ndarray | None = None
 
     def rows(self, start: int, stop: int) -> Scores:
         """The scores of users ``start:stop`` (one request's share of a batch)."""
         sl = slice(start, stop)
-        return Scores(self.X[sl], self.outcomes[sl], self.effects[sl], self.best[sl], self.segments[sl])
+        samples = None if self.samples is None else self.samples[sl]
+        return Scores(
+            self.X[sl], self.outcomes[sl], self.effects[sl], self.best[sl], self.segments[sl], samples
+        )
 
 
 class EncodedJob(Protocol):
@@ -54,16 +59,26 @@ R = TypeVar("R")
 B = TypeVar("B", bound=UsersRequest)
 
 
-def score_jobs(jobs: Sequence[J]) -> Iterator[tuple[J, Scores]]:
+def score_jobs(jobs: Sequence[J], samples: bool = False) -> Iterator[tuple[J, Scores]]:
     """Each job with its own users' scores, the users of consecutive jobs on one model scored in one call.
 
     One model per batch, unless a reload landed between two submissions: then each run of jobs is
-    scored by the model it was admitted under.
+    scored by the model it was admitted under. ``samples`` adds each user's effect samples (the
+    model's members, one call per member for the whole run; a model without members gives its
+    point effect as the single sample).
     """
     for _, same_model in groupby(jobs, key=lambda j: id(j.model)):
         group = list(same_model)
         X = group[0].X if len(group) == 1 else np.vstack([j.X for j in group])
-        scores = score_encoded(group[0].model.bundle, X)
+        bundle = group[0].model.bundle
+        scores = score_encoded(bundle, X)
+        if samples:
+            drawn = (
+                bundle.effect_samples(X, scores.effects)
+                if bundle.has_effect_samples
+                else scores.effects[:, :, None]
+            )
+            scores = scores._replace(samples=drawn)
         start = 0
         for job in group:
             stop = start + len(job.X)

@@ -41,6 +41,15 @@ class ApiSettings(BaseSettings):
     store_retry_after_s: int = Field(default=2, ge=1, le=300)
     # Assignments (and so feedback for them) are kept this long, then deleted; counts keep what they taught.
     assignment_retention_days: float = Field(default=30.0, gt=0, le=3650, allow_inf_nan=False)
+    # How often the lifespan's task deletes what retention says is too old (store and log).
+    purge_interval_s: float = Field(default=3600.0, gt=0, le=86400, allow_inf_nan=False)
+    # A sandbox (the dashboard's simulation) is deleted after this long without a reward.
+    sandbox_retention_hours: float = Field(default=24.0, gt=0, le=24 * 30, allow_inf_nan=False)
+    # The assignment log: empty means SQLite under data_dir; postgresql://... for PostgreSQL.
+    log_url: str = ""
+    # Prior sd of the per-(segment, arm) calibration shift, in outcome units (0.01: one point of
+    # conversion rate). Smaller trusts the model longer; larger explores more while feedback is few.
+    calibration_prior_sd: float = Field(default=0.01, gt=0, le=1, allow_inf_nan=False)
 
     @field_validator("bandit_url")
     @classmethod
@@ -49,5 +58,15 @@ class ApiSettings(BaseSettings):
             raise ValueError("must start with sqlite:/// or redis://")
         return v
 
+    @field_validator("log_url")
+    @classmethod
+    def _check_log_url(cls, v: str) -> str:
+        if v and not v.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return v
+
     def resolved_bandit_url(self) -> str:
         return self.bandit_url or f"sqlite:///{self.data_dir / 'bandit.db'}"
+
+    def resolved_log_url(self) -> str:
+        return self.log_url or f"sqlite:///{self.data_dir / 'assignments.db'}"

@@ -7,6 +7,7 @@ import gc
 import logging
 import re
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,7 +20,9 @@ from services.api.reload_sync import ReloadSync
 from services.api.settings import ApiSettings
 from services.api.store_guard import StoreGuard
 from shared.artifacts import ArtifactError
-from shared.bandit import BanditStore, ThompsonArms, open_store, posterior
+from shared.assignment_log import AssignmentLog, open_log
+from shared.bandit import BanditStore, open_store, posterior
+from shared.bandit.calibration import SegmentCalibration
 from shared.bundle import ModelBundle
 from shared.segments import SEGMENTS
 
@@ -31,8 +34,11 @@ class LoadedModel:
     bundle: ModelBundle
     # (segment, arm) → (alpha, beta): the model's own belief, worth ``prior_strength`` observations.
     priors: dict[tuple[str, str], tuple[float, float]]
-    # /optimize's Thompson arms per (segment, feedback counts, value, cost): see services.api.optimizer._arms.
-    arms_cache: dict[tuple[Any, ...], ThompsonArms] = field(default_factory=dict, compare=False, repr=False)
+    # /optimize's calibration per (space, segment, that segment's feedback): see
+    # services.api.optimizer.calibration_of. Keyed by the feedback itself, so a reward makes a new entry.
+    calibration_cache: dict[tuple[Any, ...], SegmentCalibration] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 @dataclass
@@ -40,6 +46,8 @@ class AppState:
     settings: ApiSettings
     store: BanditStore
     guard: StoreGuard  # every store call goes through it (off the loop, bounded in time)
+    # Every production assignment and its reward, durable (SQLite or PostgreSQL); through the guard too.
+    assignment_log: AssignmentLog
     model: LoadedModel | None = None
     load_error: str | None = None
     # The batchers of /predict and /optimize (services.api.batching), made on first use.
@@ -70,6 +78,8 @@ def _warm_up(state: AppState) -> None:
     if model is not None:
         try:
             model.bundle.load_boosters()
+            if model.bundle.has_effect_samples:
+                _ = model.bundle.members  # /optimize draws from them: read before the first request
         except ArtifactError as exc:
             # ONNX passed its check at load and keeps serving; only large batches would fail.
             log.error("XGBoost boosters of %s could not be loaded: %s", model.bundle.version, exc)
@@ -120,9 +130,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         namespace=settings.bandit_namespace,
         timeout_s=2 * settings.store_timeout_s,
         assignment_retention_days=settings.assignment_retention_days,
+        sandbox_retention_s=settings.sandbox_retention_hours * 3600.0,
     )
     guard = StoreGuard(settings.store_timeout_s, settings.store_retry_after_s)
-    state = AppState(settings=settings, store=store, guard=guard)
+    try:
+        assignment_log = await asyncio.to_thread(open_log, settings.resolved_log_url(), "NORMAL")
+    except BaseException:
+        store.close()
+        raise
+    state = AppState(settings=settings, store=store, guard=guard, assignment_log=assignment_log)
     try:
         state.model = load_model(settings)
         log.info("serving model %s (%s)", state.model.bundle.version, state.model.bundle.serving_format)
@@ -140,6 +156,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # together ~0.6 s that /ready need not wait for. A request that needs them sooner waits for
     # the import lock or the booster lock, and nothing is served unchecked (see shared.bundle).
     threading.Thread(target=_warm_up, args=(state,), name="warm-up", daemon=True).start()
+    purger = asyncio.create_task(_purge_forever(state), name="retention")
     # Everything loaded so far (modules, model, catalog) lives as long as the process. Freezing it
     # keeps the cyclic GC from rescanning those objects in every full collection that a large
     # batch's allocations trigger: such a pass took tens of ms, the p95/p99 tail of /predict.
@@ -147,11 +164,31 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        purger.cancel()
         if follower is not None and state.sync is not None:
             follower.cancel()
             state.sync.leave()
         guard.close()
         store.close()
+        assignment_log.close()
+
+
+def purge_expired(state: AppState) -> tuple[int, int]:
+    """Retention, once: (assignments deleted from the bandit store, rows deleted from the log)."""
+    days = state.settings.assignment_retention_days
+    return state.store.purge_expired(time.time()), state.assignment_log.purge(days)
+
+
+async def _purge_forever(state: AppState) -> None:
+    """Every ``purge_interval_s``: retention of the store and the log, off the loop."""
+    while True:
+        await asyncio.sleep(state.settings.purge_interval_s)
+        try:
+            store_rows, log_rows = await asyncio.to_thread(purge_expired, state)
+            if store_rows or log_rows:
+                log.info("retention: %d assignments and %d log rows deleted", store_rows, log_rows)
+        except Exception:  # the store or log is out now: the next round tries again
+            log.warning("retention could not run this round", exc_info=True)
 
 
 def reload_now(state: AppState) -> LoadedModel:

@@ -98,7 +98,14 @@ class SqliteAssignmentLog:
 
     backend = "sqlite"
 
-    def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
+    def __init__(self, path: str | Path, busy_timeout_s: float = 30.0, record_sync: str = "FULL") -> None:
+        """``record_sync`` is the durability of ``record``: FULL (on disk before it returns) or NORMAL
+        (in WAL mode it survives a killed process, as the OS holds the pages; a power cut may drop the
+        last commits). The API logs every /optimize with NORMAL, as the bandit store records its
+        assignments; rewards are always FULL."""
+        if record_sync not in ("NORMAL", "FULL"):
+            raise ValueError(f"record_sync: must be NORMAL or FULL, got {record_sync!r}")
+        self._record_sync = record_sync
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
             raise ValueError(
                 f"path: must be a file path (each thread opens its own connection), got {path!r}"
@@ -123,16 +130,15 @@ class SqliteAssignmentLog:
         if str(mode).lower() != "wal":
             conn.close()
             raise RuntimeError(f"assignment log {self.path}: the filesystem refused WAL mode (got {mode!r})")
-        # FULL: a commit is on disk before record() or reward() returns, not only in the OS cache.
-        conn.execute("PRAGMA synchronous=FULL")
         return conn
 
     def _conn(self) -> sqlite3.Connection:
         return self._connections.get()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, synchronous: str = "FULL") -> Iterator[sqlite3.Connection]:
         conn = self._conn()
+        conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -145,7 +151,7 @@ class SqliteAssignmentLog:
         params = [_params(r) for r in rows]
         if not params:
             return 0
-        with self._write() as conn:
+        with self._write(self._record_sync) as conn:
             cur = conn.executemany(
                 f"INSERT OR IGNORE INTO assignment_log ({_COLUMNS}) VALUES ({', '.join('?' * 11)})", params
             )

@@ -146,7 +146,7 @@ def decide(
         # Treatments drawn before each user; users walked in order, so while the capacity lasts every
         # draw stands, and from the user who would exceed it on, control is certain.
         treated = arm > 0
-        out = np.cumsum(treated) - treated >= capacity
+        out = np.asarray(np.cumsum(treated) - treated >= capacity)
         if out.any():
             arm = np.where(out, 0, arm)
             probs[out] = 0.0

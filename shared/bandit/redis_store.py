@@ -25,8 +25,8 @@ import redis
 from shared.bandit.posterior import BetaPosterior, Prior
 from shared.bandit.store import (
     PRODUCTION,
-    Assignment,
     ArmFeedback,
+    Assignment,
     Counts,
     Feedback,
     RewardResult,
@@ -142,7 +142,12 @@ class RedisBanditStore:
             chunk = rows[start : start + _ASSIGN_CHUNK]
             payloads = [
                 json.dumps(
-                    {"f": json.dumps([r.context, r.arm]), "p": r.propensity, "t": r.created_at, "q": r.predicted},
+                    {
+                        "f": json.dumps([r.context, r.arm]),
+                        "p": r.propensity,
+                        "t": r.created_at,
+                        "q": r.predicted,
+                    },
                     separators=(",", ":"),
                 )
                 for r in chunk

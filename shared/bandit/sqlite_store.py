@@ -20,8 +20,8 @@ from pathlib import Path
 from shared.bandit.posterior import BetaPosterior, Prior
 from shared.bandit.store import (
     PRODUCTION,
-    Assignment,
     ArmFeedback,
+    Assignment,
     Counts,
     Feedback,
     RewardResult,
@@ -311,11 +311,15 @@ class SqliteBanditStore:
         return RewardResult("duplicate" if stored == reward else "conflict", context, arm, stored)
 
     def _load_feedback(self, space: str) -> Feedback:
-        rows = self._conn().execute(
-            "SELECT context, arm, successes, failures, residual_n, residual_sum, residual_sq "
-            "FROM counts WHERE space = ?",
-            (space,),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT context, arm, successes, failures, residual_n, residual_sum, residual_sq "
+                "FROM counts WHERE space = ?",
+                (space,),
+            )
+            .fetchall()
+        )
         return {
             (str(c), str(a)): ArmFeedback(int(s), int(f), int(n), float(rs), float(rq))
             for c, a, s, f, n, rs, rq in rows
