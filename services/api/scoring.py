@@ -19,6 +19,7 @@ from services.api.deps import require_model, state_of
 from services.api.errors import PayloadTooLargeError
 from services.api.schemas import UsersRequest
 from shared.bundle import ONNX_MAX_ROWS, ModelBundle
+from shared.effect_form import effect_samples
 
 if TYPE_CHECKING:
     from services.api.state import AppState, LoadedModel
@@ -73,17 +74,23 @@ def score_jobs(jobs: Sequence[J], samples: bool = False) -> Iterator[tuple[J, Sc
         bundle = group[0].model.bundle
         scores = score_encoded(bundle, X)
         if samples:
-            drawn = (
-                bundle.effect_samples(X, scores.effects)
-                if bundle.has_effect_samples
-                else scores.effects[:, :, None]
-            )
-            scores = scores._replace(samples=drawn)
+            scores = scores._replace(samples=effect_samples_of(group[0].model, X, scores.effects))
         start = 0
         for job in group:
             stop = start + len(job.X)
             yield job, scores.rows(start, stop)
             start = stop
+
+
+def effect_samples_of(model: LoadedModel, X: np.ndarray, effects: np.ndarray) -> np.ndarray:
+    """(n, arms - 1, members) effect samples: the numpy forest once ready, XGBoost before (or instead)."""
+    bundle = model.bundle
+    if not bundle.has_effect_samples:
+        return effects[:, :, None]
+    trees = model.runtime.get("members")
+    if trees is None:
+        return bundle.effect_samples(X, effects)
+    return effect_samples(effects, trees.raw(X))
 
 
 def score(bundle: ModelBundle, features: Sequence[dict[str, Any]]) -> Scores:

@@ -23,7 +23,9 @@ from shared.artifacts import ArtifactError
 from shared.assignment_log import AssignmentLog, open_log
 from shared.bandit import BanditStore, open_store, posterior
 from shared.bandit.calibration import SegmentCalibration
-from shared.bundle import ModelBundle
+from shared.bundle import ModelBundle, probe_matrix
+from shared.member_trees import PARITY_TOL as MEMBER_PARITY_TOL
+from shared.member_trees import MemberTrees
 from shared.segments import SEGMENTS
 
 log = logging.getLogger("uplift.api")
@@ -39,6 +41,31 @@ class LoadedModel:
     calibration_cache: dict[tuple[Any, ...], SegmentCalibration] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # The effect-sample members as one numpy forest (shared.member_trees), once built and checked
+    # against XGBoost by ``prepare_members``; until then (or if it cannot be) XGBoost scores them.
+    runtime: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+def prepare_members(model: LoadedModel) -> None:
+    """Build the members' numpy forest for /optimize and check it against the boosters on probe rows."""
+    bundle = model.bundle
+    if not bundle.has_effect_samples or "members" in model.runtime:
+        return
+    members = bundle.members
+    trees = MemberTrees.from_boosters(members)
+    if trees is None:
+        log.info(
+            "effect-sample members of %s are scored by XGBoost (a form the numpy forest lacks)",
+            bundle.version,
+        )
+        return
+    error = trees.check(members, probe_matrix(bundle.schema))
+    if error > MEMBER_PARITY_TOL:
+        log.warning(
+            "effect-sample members: numpy forest off by %.3g from XGBoost; XGBoost scores them", error
+        )
+        return
+    model.runtime["members"] = trees
 
 
 @dataclass
@@ -78,8 +105,7 @@ def _warm_up(state: AppState) -> None:
     if model is not None:
         try:
             model.bundle.load_boosters()
-            if model.bundle.has_effect_samples:
-                _ = model.bundle.members  # /optimize draws from them: read before the first request
+            prepare_members(model)  # /optimize draws from the members: ready before the first request
         except ArtifactError as exc:
             # ONNX passed its check at load and keeps serving; only large batches would fail.
             log.error("XGBoost boosters of %s could not be loaded: %s", model.bundle.version, exc)
@@ -95,9 +121,11 @@ def load_model(settings: ApiSettings, boosters: bool = False) -> LoadedModel:
     """
     try:
         bundle = ModelBundle.load_current(settings.models_dir, use_onnx=settings.use_onnx)
+        loaded = LoadedModel(bundle=bundle, priors=model_priors(bundle, settings.prior_strength))
         if boosters:
             bundle.load_boosters()
-        return LoadedModel(bundle=bundle, priors=model_priors(bundle, settings.prior_strength))
+            prepare_members(loaded)
+        return loaded
     except ArtifactError:
         raise
     except Exception as exc:

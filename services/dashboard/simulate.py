@@ -5,11 +5,15 @@ Held-out users of the synthetic market carry their true conversion probability u
 true effect of each arm, with several). A round sends N of them through the API, draws each reward
 as Bernoulli(true probability of the arm the API chose) from a seeded Generator, and posts it back,
 so the API's posteriors learn from outcomes the dashboard did not make up.
+
+Every call names a sandbox (``sandbox``): the API decides from and records into that sandbox's
+bandit state only, never production's, and needs no API key for it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +25,7 @@ import pandas as pd
 CHUNK = 500
 
 Post = Callable[[str, Any], Any]
+_SANDBOX = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
 @dataclass(frozen=True)
@@ -76,8 +81,12 @@ def run_round(
     rng: np.random.Generator,
     post: Post,
     offset: int = 0,
+    *,
+    sandbox: str,
 ) -> RoundResult:
-    """Send ``n`` sampled users through /optimize, reward each from the truth via /feedback."""
+    """Send ``n`` sampled users through /optimize, reward each from the truth via /feedback, in ``sandbox``."""
+    if not _SANDBOX.fullmatch(sandbox):
+        raise ValueError(f"sandbox: must be 1-40 letters, digits, _ or -, got {sandbox!r}")
     if not has_truth(frame, arms, control):
         raise ValueError("frame: needs p_control and each arm's truth (only the synthetic market has them)")
     if n < 1:
@@ -94,14 +103,14 @@ def run_round(
     decisions: list[dict[str, Any]] = []
     for start in range(0, n, CHUNK):
         users = users_payload(rows.iloc[start : start + CHUNK], features, offset + start)
-        decisions += post("/optimize", {"users": users, "policy": policy})["decisions"]
+        decisions += post("/optimize", {"users": users, "policy": policy, "sandbox": sandbox})["decisions"]
     index = {arm: k for k, arm in enumerate(arms)}
     chosen = np.array([index[d["arm"]] for d in decisions])
     rates = true_rates(rows, arms, control)
     assert rates is not None  # checked above
     rewards = rng.random(n) < rates[np.arange(n), chosen]
     for d, r in zip(decisions, rewards, strict=True):
-        post("/feedback", {"assignment_id": d["assignment_id"], "reward": int(r)})
+        post("/feedback", {"assignment_id": d["assignment_id"], "reward": int(r), "sandbox": sandbox})
     lost, lost_random = regret(rates, chosen)
     return RoundResult(
         users=n,

@@ -1,7 +1,12 @@
-"""Live bandit: the API's posteriors per segment × arm, and simulated users that make them learn."""
+"""Live bandit: a sandbox of the API's bandit state per visitor, and simulated users that make it learn.
+
+The simulation writes only its sandbox (``/optimize`` and ``/feedback`` with ``sandbox``): the
+production posteriors and calibration are never touched, and no API key is needed for it.
+"""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import numpy as np
@@ -33,6 +38,33 @@ def _posterior_table(arms: list[dict[str, Any]], control: str) -> pd.DataFrame:
     )
 
 
+def _sandbox() -> str:
+    """This visitor session's sandbox name: made once, random, so visitors never share state."""
+    name = st.session_state.get("bandit_sandbox")
+    if name is None:
+        name = "dash-" + secrets.token_hex(6)
+        st.session_state["bandit_sandbox"] = name
+    return str(name)
+
+
+def _calibration_table(rows: list[dict[str, Any]], control: str) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    return pd.DataFrame(
+        {
+            "Segment": frame["segment"],
+            "Arm": [fmt.arm_label(str(a), control) for a in frame["arm"]],
+            "Rewards": frame["n"].map(fmt.count),
+            "Observed − predicted": [
+                "–" if m is None else fmt.pp(m, 2) for m in frame["observed_minus_predicted"]
+            ],
+            "95% interval": [
+                "–" if lo is None else f"{fmt.pp(lo, 2)} to {fmt.pp(hi, 2)}"
+                for lo, hi in zip(frame.ci_low, frame.ci_high, strict=True)
+            ],
+        }
+    )
+
+
 def _state(seed: int) -> dict[str, Any]:
     """This visitor's simulation: one Generator per seed, and the regret history it produced."""
     sim = st.session_state.get("bandit_sim")
@@ -58,7 +90,7 @@ def _record(sim: dict[str, Any], result: simulate.RoundResult) -> None:
     )
 
 
-def _simulation(info: ModelInfo) -> None:
+def _simulation(info: ModelInfo, sandbox: str) -> None:
     st.subheader("Send simulated users")
     frame = client.sample_frame()
     data = info.data
@@ -88,7 +120,9 @@ def _simulation(info: ModelInfo) -> None:
                 bar.progress(min(1.0, done / (2 * n)), text=f"{done:,} of {2 * n:,} user calls")
             return answer
 
-        result = simulate.run_round(frame, features, data.arms, data.control, n, sim["rng"], post, offset)
+        result = simulate.run_round(
+            frame, features, data.arms, data.control, n, sim["rng"], post, offset, sandbox=sandbox
+        )
         bar.empty()
         _record(sim, result)
         st.success(
@@ -116,21 +150,29 @@ def _simulation(info: ModelInfo) -> None:
 
 def render() -> None:
     st.title("Live bandit")
+    sandbox = _sandbox()
     st.caption(
-        "Thompson sampling per segment: each arm's Beta posterior starts from the model's prediction and "
-        "learns from `/feedback`. P(best) and expected loss are the API's."
+        "Per-user Thompson sampling: each simulated user's arm is drawn from the model's own effect "
+        "samples for that user, corrected by what `/feedback` taught per segment × arm. "
+        f"This page works in its own sandbox, **{sandbox}**: production's state is never read or written."
     )
     with client.shown_errors():
         info = client.model_info()
-        _simulation(info)
-        bandit = client.request("GET", "/bandit")
-    st.subheader("Posteriors")
+        _simulation(info, sandbox)
+        bandit = client.request("GET", "/bandit", params={"sandbox": sandbox})
+    st.subheader(f"Posteriors in sandbox {sandbox}")
     st.caption(f"Store: {bandit['backend']}; prior worth {bandit['prior_strength']:g} observations.")
     data = info.data
     segments = list(dict.fromkeys(a["segment"] for a in bandit["arms"]))
     for col, segment in zip(st.columns(len(segments)), segments, strict=True):
         charts.show(charts.density_chart(bandit["arms"], segment, data.arms, data.control), col)
     st.table(_posterior_table(bandit["arms"], data.control).set_index(["Segment", "Arm"]))
+    st.subheader("Calibration: observed − predicted conversion")
+    st.caption(
+        "Per segment × arm, the mean of reward − the model's predicted conversion for the arm given; "
+        "the difference between a treatment arm's and control's shifts every sampled effect."
+    )
+    st.table(_calibration_table(bandit["calibration"], data.control).set_index(["Segment", "Arm"]))
     glossary.show()
 
 

@@ -6,6 +6,7 @@ import json
 import httpx
 
 from services.api.main import create_app
+from shared.assignment_log import open_log
 
 
 def _policy(seed, **kw):
@@ -94,7 +95,10 @@ def test_a_batch_spanning_a_reload_scores_each_job_with_its_own_model(settings, 
     def fresh_state(name):
         s = settings.model_copy(update={"data_dir": tmp_path / name})
         store = open_store(s.resolved_bandit_url())
-        return AppState(settings=s, store=store, guard=StoreGuard(5.0, 1), model=load_model(s))
+        log = open_log(s.resolved_log_url())
+        return AppState(
+            settings=s, store=store, guard=StoreGuard(5.0, 1), assignment_log=log, model=load_model(s)
+        )
 
     together, alone = fresh_state("together"), fresh_state("alone")
     old, new = together.model, load_model(settings)  # two loads: what a reload between submissions gives
@@ -107,8 +111,10 @@ def test_a_batch_spanning_a_reload_scores_each_job_with_its_own_model(settings, 
     ]
     assert as_json[:3] == as_json[3:]
     for state in (together, alone):
+        assert state.assignment_log.count() == 6  # every answered assignment is logged
         state.guard.close()
         state.store.close()
+        state.assignment_log.close()
 
 
 def test_a_job_failing_inside_a_batch_fails_alone(settings, users, tmp_path, monkeypatch):
@@ -119,17 +125,20 @@ def test_a_job_failing_inside_a_batch_fails_alone(settings, users, tmp_path, mon
     from services.api.store_guard import StoreGuard
     from shared.bandit import open_store
 
-    real = optimizer._decide
+    real = optimizer.decide_request
 
-    def decide(job, s, counts, top_k):
-        if job.body.users[0].user_id == users[1]["user_id"]:
+    def decide(model, users_in, s, feedback, terms, prior_sd):
+        if users_in[0].user_id == users[1]["user_id"]:
             raise ArithmeticError("this request's own numbers overflowed")
-        return real(job, s, counts, top_k)
+        return real(model, users_in, s, feedback, terms, prior_sd)
 
-    monkeypatch.setattr(optimizer, "_decide", decide)
+    monkeypatch.setattr(optimizer, "decide_request", decide)
     s = settings.model_copy(update={"data_dir": tmp_path / "isolated"})
     store = open_store(s.resolved_bandit_url())
-    state = AppState(settings=s, store=store, guard=StoreGuard(5.0, 1), model=load_model(s))
+    log = open_log(s.resolved_log_url())
+    state = AppState(
+        settings=s, store=store, guard=StoreGuard(5.0, 1), assignment_log=log, model=load_model(s)
+    )
     model = state.model
     jobs = [
         OptimizeJob(
@@ -145,5 +154,7 @@ def test_a_job_failing_inside_a_batch_fails_alone(settings, users, tmp_path, mon
     # The good requests' assignments were committed; nothing of the failed one was.
     assert [store.record_reward(i, 1).status for i in ids] == ["applied", "applied"]
     assert sum(store.counts().get(k, (0, 0))[0] for k in store.counts()) == 2
+    assert sorted(e.row.assignment_id for e in log.iter_rows()) == sorted(ids)
     state.guard.close()
     store.close()
+    log.close()

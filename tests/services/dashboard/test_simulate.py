@@ -53,7 +53,9 @@ def test_rewards_follow_the_truth_of_the_chosen_arm_and_every_user_is_rewarded()
     # Control never converts and treatment always does, so each reward is exactly "was treated".
     api = FakeApi(pick=lambda u: "1" if u["features"]["age"] % 2 else "0")
     n = 2 * CHUNK + 7
-    res = run_round(_frame(50, 0.0, 1.0), FEATURES, ["0", "1"], "0", n, np.random.default_rng(3), api)
+    res = run_round(
+        _frame(50, 0.0, 1.0), FEATURES, ["0", "1"], "0", n, np.random.default_rng(3), api, sandbox="t"
+    )
     assert len(api.rewards) == n and [len(c["users"]) for c in api.optimize_calls] == [CHUNK, CHUNK, 7]
     assert all(api.rewards[a] == int(arm == "1") for a, arm in api.arms.items())
     assert res.rewards == res.treated == sum(arm == "1" for arm in api.arms.values())
@@ -66,7 +68,9 @@ def test_rewards_follow_the_truth_of_the_chosen_arm_and_every_user_is_rewarded()
 def test_reward_rate_matches_the_true_probability():
     api = FakeApi(pick=lambda u: "0")
     n = 20_000
-    res = run_round(_frame(100, 0.3, 0.9), FEATURES, ["0", "1"], "0", n, np.random.default_rng(5), api)
+    res = run_round(
+        _frame(100, 0.3, 0.9), FEATURES, ["0", "1"], "0", n, np.random.default_rng(5), api, sandbox="t"
+    )
     se = np.sqrt(0.3 * 0.7 / n)
     assert abs(res.rewards / n - 0.3) < 4 * se
     assert res.regret == pytest.approx(n * 0.6)
@@ -77,17 +81,60 @@ def test_same_seed_same_round():
     for _ in range(2):
         api = FakeApi(pick=lambda u: "1")
         frame = _frame(100, 0.2, 0.4)
-        results.append(run_round(frame, FEATURES, ["0", "1"], "0", 300, np.random.default_rng(9), api))
+        results.append(
+            run_round(frame, FEATURES, ["0", "1"], "0", 300, np.random.default_rng(9), api, sandbox="t")
+        )
     assert results[0] == results[1]
 
 
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="frame: needs p_control and each arm's truth"):
         run_round(
-            pd.DataFrame({"age": [1.0]}), ["age"], ["0", "1"], "0", 5, np.random.default_rng(0), FakeApi(str)
+            pd.DataFrame({"age": [1.0]}),
+            ["age"],
+            ["0", "1"],
+            "0",
+            5,
+            np.random.default_rng(0),
+            FakeApi(str),
+            sandbox="t",
         )
     with pytest.raises(ValueError, match="n: must be at least 1"):
-        run_round(_frame(5, 0.1, 0.2), FEATURES, ["0", "1"], "0", 0, np.random.default_rng(0), FakeApi(str))
+        run_round(
+            _frame(5, 0.1, 0.2),
+            FEATURES,
+            ["0", "1"],
+            "0",
+            0,
+            np.random.default_rng(0),
+            FakeApi(str),
+            sandbox="t",
+        )
+    with pytest.raises(ValueError, match="sandbox: must be"):
+        run_round(
+            _frame(5, 0.1, 0.2),
+            FEATURES,
+            ["0", "1"],
+            "0",
+            5,
+            np.random.default_rng(0),
+            FakeApi(str),
+            sandbox="a b",
+        )
+
+
+def test_every_call_names_the_sandbox():
+    api = FakeApi(pick=lambda u: "1")
+    calls = []
+
+    def post(path, body):
+        calls.append(body)
+        return api(path, body)
+
+    run_round(
+        _frame(20, 0.1, 0.2), FEATURES, ["0", "1"], "0", 30, np.random.default_rng(1), post, sandbox="v-7"
+    )
+    assert len(calls) == 31 and all(c["sandbox"] == "v-7" for c in calls)
 
 
 def test_truth_of_several_arms_comes_from_their_true_effects():

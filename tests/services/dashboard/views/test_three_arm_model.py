@@ -52,8 +52,11 @@ def test_model_quality_has_an_oracle_for_every_arm(on_three_arms):
     assert chart_descriptions(at).count("Qini curve: model, oracle, random") == 2
 
 
-def _rewards(url):
-    return sum(a["successes"] + a["failures"] for a in httpx.get(f"{url}/bandit").json()["arms"])
+def _rewards(url, sandbox=None):
+    params = {"sandbox": sandbox} if sandbox else None
+    return sum(
+        a["successes"] + a["failures"] for a in httpx.get(f"{url}/bandit", params=params).json()["arms"]
+    )
 
 
 def test_live_bandit_simulates_three_arms(on_three_arms):
@@ -63,7 +66,8 @@ def test_live_bandit_simulates_three_arms(on_three_arms):
     at.number_input(key="sim_n").set_value(90)
     at.button(key="sim_send").click().run()
     assert not at.exception and not at.error
-    assert _rewards(url) == start + 90
+    assert _rewards(url, at.session_state["bandit_sandbox"]) == 90
+    assert _rewards(url) == start  # production untouched
     assert at.success[0].value.startswith("Round 1: 90 users")
     arms = {a["arm"] for a in httpx.get(f"{url}/bandit").json()["arms"]}
     assert arms == {"0", "1", "2"}
