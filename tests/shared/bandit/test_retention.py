@@ -110,3 +110,28 @@ def test_a_version_1_file_is_migrated_with_its_counts(sqlite_path):
     assert res.status == "applied" and res.residual is None
     assert store.feedback()[("Neutral", "rec")] == (4, 4, 0, 0.0, 0.0)
     store.close()
+
+
+@pytest.mark.redis
+def test_redis_sandbox_keys_expire_and_production_keys_keep_theirs(
+    make_redis_store, redis_client, bandit_namespace
+):
+    store = make_redis_store(sandbox_ttl_s=60, assignment_ttl_s=3600)
+    now = time.time()
+    store.record_assignments([Assignment("sb", "Neutral", "rec", 0.5, now, predicted=0.2, space="sandbox:z")])
+    store.record_assignments([Assignment("pr", "Neutral", "rec", 0.5, now, predicted=0.2)])
+    store.record_reward("sb", 1, space="sandbox:z")
+    store.record_reward("pr", 0)
+    sandbox_keys = list(redis_client.scan_iter(f"{bandit_namespace}:sandbox:z:*"))
+    assert len(sandbox_keys) == 6  # assignment, reward, successes and the three residual hashes
+    assert all(0 < redis_client.ttl(k) <= 60 for k in sandbox_keys)
+    assert 3500 < redis_client.ttl(f"{bandit_namespace}:a:pr") <= 3600
+    assert redis_client.ttl(f"{bandit_namespace}:failures") == -1  # production counts never expire
+    assert store.purge_expired(now) == 0  # Redis retires by TTL; nothing to scan
+    assert store.feedback("sandbox:z")[("Neutral", "rec")] == (
+        1,
+        0,
+        1,
+        pytest.approx(0.8),
+        pytest.approx(0.64),
+    )
