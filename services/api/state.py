@@ -162,7 +162,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     guard = StoreGuard(settings.store_timeout_s, settings.store_retry_after_s)
     try:
-        assignment_log = await asyncio.to_thread(open_log, settings.resolved_log_url(), "NORMAL")
+        assignment_log = await asyncio.to_thread(open_log, settings.resolved_log_url(), "NORMAL", 1.0)
     except BaseException:
         store.close()
         raise

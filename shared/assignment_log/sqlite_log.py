@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -98,14 +99,25 @@ class SqliteAssignmentLog:
 
     backend = "sqlite"
 
-    def __init__(self, path: str | Path, busy_timeout_s: float = 30.0, record_sync: str = "FULL") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        busy_timeout_s: float = 30.0,
+        record_sync: str = "FULL",
+        checkpoint_interval_s: float | None = None,
+    ) -> None:
         """``record_sync`` is the durability of ``record``: FULL (on disk before it returns) or NORMAL
         (in WAL mode it survives a killed process, as the OS holds the pages; a power cut may drop the
         last commits). The API logs every /optimize with NORMAL, as the bandit store records its
         assignments; rewards are always FULL."""
         if record_sync not in ("NORMAL", "FULL"):
             raise ValueError(f"record_sync: must be NORMAL or FULL, got {record_sync!r}")
+        if checkpoint_interval_s is not None and not checkpoint_interval_s > 0:
+            raise ValueError(
+                f"checkpoint_interval_s: must be positive or None, got {checkpoint_interval_s!r}"
+            )
         self._record_sync = record_sync
+        self._checkpoint_interval_s = checkpoint_interval_s
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
             raise ValueError(
                 f"path: must be a file path (each thread opens its own connection), got {path!r}"
@@ -120,6 +132,24 @@ class SqliteAssignmentLog:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+        # With an interval, commits never checkpoint (one that crosses 1000 pages would copy the WAL
+        # and fsync inside a request's write, seconds on a busy disk); a background thread does it,
+        # PASSIVE, so it never blocks a reader or a writer. As the bandit store does.
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        if checkpoint_interval_s is not None:
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="log-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        assert self._checkpoint_interval_s is not None
+        while not self._stop.wait(self._checkpoint_interval_s):
+            try:
+                self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except (sqlite3.Error, RuntimeError):
+                continue  # busy or closing: the next round checkpoints
 
     def _connect(self) -> sqlite3.Connection:
         # check_same_thread off only so close() may close every thread's connection; each is used by one.
@@ -130,6 +160,9 @@ class SqliteAssignmentLog:
         if str(mode).lower() != "wal":
             conn.close()
             raise RuntimeError(f"assignment log {self.path}: the filesystem refused WAL mode (got {mode!r})")
+        if self._checkpoint_interval_s is not None:
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+            conn.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
         return conn
 
     def _conn(self) -> sqlite3.Connection:
@@ -211,6 +244,9 @@ class SqliteAssignmentLog:
         return int(self._conn().execute("SELECT count(*) FROM assignment_log").fetchone()[0])
 
     def close(self) -> None:
+        self._stop.set()
+        if self._checkpointer is not None and self._checkpointer is not threading.current_thread():
+            self._checkpointer.join()
         self._connections.close()
 
     def __enter__(self) -> SqliteAssignmentLog:
