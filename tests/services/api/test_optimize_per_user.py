@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from services.api.main import create_app
 from shared.assignment_log import features_hash, open_log
@@ -63,9 +64,11 @@ def test_one_user_propensities_match_their_empirical_frequency(client, users):
         d = _optimize(client, user, policy={**pol, "seed": seed})["decisions"][0]
         seen.append((d["arm"] != control, d["propensity"]))
     treated = np.array([t for t, _ in seen])
-    p_treat = {round(p if t else 1 - p, 12) for t, p in seen}
-    assert len(p_treat) == 1  # one user, no feedback: one distribution for every seed
-    (p,) = p_treat
+    p_treat = [p if t else 1 - p for t, p in seen]
+    # One user, no feedback: one distribution for every seed (members scored by XGBoost until the
+    # numpy forest is ready agree with it to ~1e-7).
+    assert max(p_treat) - min(p_treat) < 1e-5
+    p = float(np.mean(p_treat))
     assert 0.02 < p < 0.98
     assert treated.mean() == pytest.approx(p, abs=4 * np.sqrt(p * (1 - p) / len(seen)))
 
@@ -148,7 +151,7 @@ def test_feedback_teaches_the_calibration_and_it_moves_the_decisions(settings, u
 
 
 def test_a_sandbox_reads_and_writes_only_itself_and_needs_no_key(settings, users):
-    keyed = settings.model_copy(update={"api_key": "s3cret"})
+    keyed = settings.model_copy(update={"api_key": SecretStr("s3cret")})
     with TestClient(create_app(keyed)) as client:
         prod_before = client.get("/bandit").json()
         res = _optimize(client, users[:6], policy=_policy(8), sandbox="visitor-1")
