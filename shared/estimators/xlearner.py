@@ -26,7 +26,8 @@ class XLearner(EffectLearner):
     ``effect_functions_[k]`` is (tau0, tau1) with weights (g, 1 - g). g is a constant so that the
     effect stays a weighted sum of boosters: the design share ("shares", the default), the design
     probability (mapping), or with "estimate" the mean of a cross-fitted propensity classifier
-    (clipped to [0.01, 0.99]); ``blend_weights_`` records g per arm. Multi-arm: each arm against
+    (clipped to [0.01, 0.99]), or with per-row ``propensity`` given to ``fit`` the mean of those (and
+    both stages then use inverse-propensity weights); ``blend_weights_`` records g per arm. Multi-arm: each arm against
     control. Binary and continuous outcomes. ``predict_outcomes`` returns the stage-1 outcome models
     (a T-learner), which is not the X-learner's effect.
     """
@@ -57,8 +58,16 @@ class XLearner(EffectLearner):
         check_propensity(self.propensity, self.arms_)
         rng = np.random.default_rng(self.random_state)
         rows = [treatment == arm for arm in self.arms_]
+        # Known propensities: inverse-propensity weights in both stages, so every model describes the
+        # whole population; the blend weight g is their mean instead of the design share.
+        known = self.row_weights
+        weight = known.outcome_weights(treatment, self.arms_)
+
+        def w(r: np.ndarray) -> np.ndarray | None:
+            return None if weight is None else weight[r]
+
         self.outcome_boosters_: list[xgb.Booster] = [
-            self._booster(X[r], y[r], self.outcome_objective, rng) for r in rows
+            self._booster(X[r], y[r], self.outcome_objective, rng, sample_weight=w(r)) for r in rows
         ]
         control_rows = rows[0]
         effects: list[EffectFunction] = []
@@ -67,19 +76,21 @@ class XLearner(EffectLearner):
             arm_rows = rows[k]
             d1 = y[arm_rows] - self.outcome_boosters_[0].inplace_predict(X[arm_rows])
             d0 = self.outcome_boosters_[k].inplace_predict(X[control_rows]) - y[control_rows]
-            tau1 = self._booster(X[arm_rows], d1, "regression", rng)
-            tau0 = self._booster(X[control_rows], d0, "regression", rng)
+            tau1 = self._booster(X[arm_rows], d1, "regression", rng, sample_weight=w(arm_rows))
+            tau0 = self._booster(X[control_rows], d0, "regression", rng, sample_weight=w(control_rows))
             pair = arm_rows | control_rows
-            e = pair_propensity(
-                self.propensity,
-                X[pair],
-                arm_rows[pair],
-                arm,
-                self.control,
-                folds=fold_ids(int(pair.sum()), PROPENSITY_FOLDS, rng),
-                fit_classifier=lambda Xf, tf: self._booster(Xf, tf, "binary", rng),
-            )
-            g = float(e.mean())
+            e = known.pair_propensity(pair)
+            if e is None:
+                e = pair_propensity(
+                    self.propensity,
+                    X[pair],
+                    arm_rows[pair],
+                    arm,
+                    self.control,
+                    folds=fold_ids(int(pair.sum()), PROPENSITY_FOLDS, rng),
+                    fit_classifier=lambda Xf, tf: self._booster(Xf, tf, "binary", rng),
+                )
+            g = float(np.average(e, weights=known.base(pair)))
             self.blend_weights_.append(g)
             effects.append(EffectFunction(boosters=(tau0, tau1), weights=(g, 1.0 - g)))
         self.effect_functions_ = effects
