@@ -15,6 +15,7 @@ from services.trainer.cli_common import (
     _check_share,
     fail,
 )
+from services.trainer.drift_option import DRIFT_HELP
 from services.trainer.train_command import train
 
 __all__ = ["fail", "generate", "register", "score", "train"]
@@ -44,11 +45,14 @@ def generate(
             "it, for `uplift prepare`.",
         ),
     ] = False,
+    drift: Annotated[str | None, typer.Option(help=DRIFT_HELP)] = None,
 ) -> None:
     """Write a seeded synthetic market (users with `true_cate`, item catalog, impression log); the
     default is the "hard market", --shape picks another effect of known truth."""
     if rows <= 0:
         raise fail(f"--rows: must be a positive integer, got {rows}")
+    if events and drift is not None:
+        raise fail("--drift: changes a market's effect; drop it with --events")
     if events:
         _check_share(propensity, "--propensity")
         _check_out_parent(out, "--out")
@@ -60,12 +64,31 @@ def generate(
     _check_shape(shape)
     _check_share(propensity, "--propensity")
     _check_out_parent(out, "--out")
+    from services.trainer.drift_option import DriftError, apply_drift, parse_drift
     from shared.synthetic import MarketConfig, generate_market, sibling_paths
 
+    try:
+        parsed = parse_drift(drift) if drift is not None else None
+    except DriftError as exc:
+        raise fail(str(exc)) from exc
+    if parsed is not None and arms != 2:
+        raise fail("--drift: shifts the one treatment arm's effect; use --arms 2")
     config = MarketConfig(rows=rows, seed=seed, treatment_share=propensity, n_arms=arms, shape=shape)
     market = generate_market(config)
+    described = market.describe()
+    drift_note = ""
+    if parsed is not None:
+        try:
+            market.users, d = apply_drift(market.users, parsed, seed)
+        except DriftError as exc:
+            raise fail(str(exc)) from exc
+        described["drift"] = d
+        drift_note = (
+            f"; drift {d['rule']} → logit shift {d['shift']:g} on {d['group_rows']} users "
+            f"(redraw seed {d['seed']}, true ATE now {d['true_ate_after']:.4f})"
+        )
     catalog_path, impressions_path = sibling_paths(str(out))
-    meta = {b"uplift.market": json.dumps(market.describe()).encode()}
+    meta = {b"uplift.market": json.dumps(described).encode()}
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -75,7 +98,7 @@ def generate(
     market.impressions.to_parquet(impressions_path, index=False)
     typer.echo(
         f"wrote {rows} users ({shape} market, outcome {market.outcome}) to {out}, catalog to {catalog_path}, "
-        f"impressions to {impressions_path} (seed {seed})"
+        f"impressions to {impressions_path} (seed {seed}){drift_note}"
     )
 
 
