@@ -17,7 +17,8 @@ from services.trainer.cli_common import (
     _split_names,
     fail,
 )
-from services.trainer.train_summary import print_summary
+from services.trainer.log_options import check_log, with_log
+from services.trainer.train_summary import print_log_summary, print_summary
 
 
 def train(
@@ -126,6 +127,21 @@ def train(
             "memory) so memory stays flat; automatic above 2,000,000 rows."
         ),
     ] = False,
+    log: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --data (a two-arm experiment, 0/1 outcome): also learn from this assignment-log export "
+            "(`uplift log export --out`), its rewarded rows weighted by the logged propensities; held-out "
+            "evaluation stays on experiment rows. See docs/learning-loop.md."
+        ),
+    ] = None,
+    propensity_floor: Annotated[
+        float,
+        typer.Option(
+            help="With --log: every row's P(treatment | x) is clipped to [floor, 1 - floor], so no row weighs "
+            "more than 1/floor; in (0, 0.5)."
+        ),
+    ] = 0.05,
 ) -> None:
     """Choose and train the uplift learner (and the ranker on synthetic data), evaluate on a held-out split, publish
     `models/<version>/`. Your own data: `--data log.csv --treatment arm --outcome converted`."""
@@ -152,6 +168,7 @@ def train(
         raise fail(f"--learner: must be auto or one of {', '.join(LEARNER_CODES)}, got {learner!r}")
     if not 2 <= folds <= 10:
         raise fail(f"--folds: must be between 2 and 10, got {folds}")
+    check_log(log, propensity_floor, data, observational, dask_scheduler, external_memory)
     if observational:
         _check_observational(propensity, shape, expected_split, fail_on_srm)
         learner = _observational_learner(learner or _settings(n_jobs).learner)
@@ -160,6 +177,10 @@ def train(
     if external_memory and (data is None or dask_scheduler is not None):
         raise fail("--external-memory: needs --data (a Parquet file) and no --dask-scheduler")
     external = data is not None and dask_scheduler is None and (external_memory or _above_auto_rows(data))
+    if log is not None and external:
+        raise fail(
+            "--log: trains in memory only; --data is above the external-memory threshold, use a smaller file"
+        )
     from services.trainer.pipeline import train as run
     from services.trainer.validate import DataError, parse_split
     from shared.artifacts import ArtifactError
@@ -216,6 +237,8 @@ def train(
             typer.echo(f"warning: {warning}", err=True)
     if fail_on_srm and checked.srm.mismatch:
         raise fail(f"{training.treatment}: {checked.srm.message()}")
+    if log is not None:
+        training = with_log(training, log, propensity_floor, report)
     thresholds = (lower, upper) if lower is not None and upper is not None else None
     try:
         runner = _dask_train if dask_scheduler is not None else _external_train if external else run
@@ -237,6 +260,8 @@ def train(
         typer.echo(f"SRM check: {checked.srm.summary()}")
         typer.echo("assumptions (randomized): " + "; ".join(result.metrics["assumptions"]["list"]))
     print_summary(result.metrics)
+    if "log" in result.metrics:
+        print_log_summary(result.metrics["log"])
     if result.path is None:
         typer.echo(
             "error: --require-signal: " + result.metrics["verdict"]["message"] + "; nothing published",

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-__all__ = ["print_summary"]
+__all__ = ["print_log_summary", "print_summary"]
 
 
 def _print_learner(report: dict[str, Any]) -> None:
@@ -60,4 +60,16 @@ def print_summary(metrics: dict[str, Any]) -> None:
     if "ranker" in metrics:
         r = metrics["ranker"]
         typer.echo(f"ranker NDCG@10={r['ndcg10_model']:.4f} vs popularity {r['ndcg10_popularity']:.4f}")
+    sys.stdout.flush()
+
+
+def print_log_summary(log: dict[str, Any]) -> None:
+    """What --log added: rows used and dropped, the weight cap and how many rows hit it, the rules."""
+    typer.echo(
+        f"log: {log['rows_used']} of {log['rows_in_file']} rows of {log['path']} used (arms {log['arms']}); "
+        f"dropped {log['dropped_unrewarded']} without a reward and {log['dropped_without_features']} without "
+        f"features; {log['clipped_rows']} logged rows clipped to the propensity floor {log['propensity_floor']}"
+    )
+    typer.echo(f"log weighting: {log['weighting']}")
+    typer.echo(f"log selection: {log['selection']}; {log['evaluation']}")
     sys.stdout.flush()
