@@ -42,7 +42,9 @@ def test_bad_row_weights_name_the_argument(kwargs: dict, message: str) -> None:
 
 def test_per_row_propensities_need_two_arms() -> None:
     d = binary_data(600, 1, arms=3)
-    with pytest.raises(ValueError, match="propensity: per-row propensities P\\(treatment \\| x\\) need exactly two"):
+    with pytest.raises(
+        ValueError, match="propensity: per-row propensities P\\(treatment \\| x\\) need exactly two"
+    ):
         TLearner(n_estimators=5).fit(d.X, d.t, d.y, propensity=np.full(len(d.y), 0.5))
 
 
