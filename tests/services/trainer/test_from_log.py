@@ -88,8 +88,11 @@ def test_the_log_with_its_propensities_beats_pooling_it_and_ignoring_it(
     # The wrong policy logs 0.1/0.9: inside the cap, so nothing is clipped.
     assert log_report["clipped_rows"] == 0
     assert manifest.data.rows == EXPERIMENT_ROWS + LOG_ROWS - UNREWARDED
-    # Held-out rows come from the experiment alone.
-    assert manifest.data.test_rows < EXPERIMENT_ROWS
+    # Held-out rows come from the experiment alone: the very rows the experiment-only run held out.
+    _, plain = resolve_current(market / f"models-{learner}-experiment")
+    assert manifest.data.test_rows == plain.data.test_rows < EXPERIMENT_ROWS
+    held_out = pd.read_parquet(version_dir / "holdout_sample.parquet")["user_id"]
+    assert not held_out.str.startswith("log-").any()
     evaluation = json.loads((version_dir / "evaluation.json").read_text())
     assert evaluation["log"]["rows_used"] == LOG_ROWS - UNREWARDED
 
