@@ -20,6 +20,7 @@ from services.trainer.from_log import SELECTION_RULE
 from services.trainer.learning import Learned, candidates_for, learner_factory
 from services.trainer.settings import TrainerSettings
 from shared.estimators import MetaLearner, TLearner
+from shared.estimators.registry import sharing_outcomes
 from shared.estimators.selection import fold_ids, select_learner
 from shared.estimators.served import ServedModel
 from shared.estimators.uncertainty import fit_members
@@ -33,7 +34,12 @@ def _fit_form(
 ) -> ServedModel:
     baseline = make("t").fit(X, t, y, propensity=e)
     assert isinstance(baseline, TLearner)
-    members = [baseline if c == "t" else make(c).fit(X, t, y, propensity=e) for c in codes]
+    # The X-learner reuses the baseline's outcome models (learning.py does the same); both were fitted
+    # with the same known propensities, so they are exactly what its stage 1 would fit.
+    members = [
+        baseline if c == "t" else sharing_outcomes(make(c), baseline).fit(X, t, y, propensity=e)
+        for c in codes
+    ]
     return ServedModel(baseline=baseline, members=members, codes=codes)
 
 

@@ -87,3 +87,16 @@ def test_known_propensities_recover_the_average_effect_that_pooling_misses(code:
     known_error = abs(float(known.predict(X_new).mean()) - truth)
     assert known_error < 0.03, (code, known_error)
     assert known_error < 0.5 * naive_error, (code, known_error, naive_error)
+
+
+def test_an_x_learner_sharing_a_weighted_t_learner_equals_fitting_its_own() -> None:
+    from sklearn.frozen import FrozenEstimator
+
+    from shared.estimators import XLearner
+
+    X, t, y, _, e = policy_data(3_000, 6)
+    t_model = TLearner(n_estimators=30, n_jobs=1, random_state=3).fit(X, t, y, propensity=e)
+    own = XLearner(n_estimators=30, n_jobs=1, random_state=3).fit(X, t, y, propensity=e)
+    shared = XLearner(n_estimators=30, n_jobs=1, random_state=3, outcome_models=FrozenEstimator(t_model))
+    shared.fit(X, t, y, propensity=e)
+    np.testing.assert_allclose(own.predict(X), shared.predict(X), rtol=1e-6, atol=1e-6)
