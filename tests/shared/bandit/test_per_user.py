@@ -68,7 +68,9 @@ def test_per_user_throttle_moves_each_users_own_share_to_control() -> None:
     d = decide(samples, Calibration.none(1), value=1.0, cost=0.0, rng=np.random.default_rng(0), throttle=th)
     np.testing.assert_allclose(d.probabilities[:, 1], [1.0, 0.75, 0.0])
     with pytest.raises(ValueError, match="throttle"):
-        decide(samples, Calibration.none(1), value=1.0, cost=0.0, rng=np.random.default_rng(0), throttle=th + 0.5)
+        decide(
+            samples, Calibration.none(1), value=1.0, cost=0.0, rng=np.random.default_rng(0), throttle=th + 0.5
+        )
 
 
 def test_capacity_propensities_are_exact_given_the_users_before() -> None:
@@ -106,8 +108,16 @@ def test_one_user_closed_form_is_decide_for_one_user(seed: int) -> None:
     members = rng.normal(0.02, 0.03, size=8)
     mean, sd = float(rng.normal(0, 0.01)), float(abs(rng.normal(0, 0.01)))
     kw = {"value": 10.0, "cost": 0.2, "epsilon": [0.0, 0.1][seed % 2], "throttle": [0.0, 0.4][seed // 2 % 2]}
-    a = decide(members[None, None, :], Calibration(np.array([mean]), np.array([sd])), rng=np.random.default_rng(seed), **kw)
+    a = decide(
+        members[None, None, :],
+        Calibration(np.array([mean]), np.array([sd])),
+        rng=np.random.default_rng(seed),
+        **kw,
+    )
     arm, prop = decide_one(members.tolist(), mean, sd, rng=np.random.default_rng(seed), **kw)
     assert arm == int(a.arm[0])
     assert prop == pytest.approx(float(a.propensity[0]), abs=1e-9)
-    assert decide_one(members.tolist(), mean, sd, rng=np.random.default_rng(seed), capacity=0, **kw) == (0, 1.0)
+    assert decide_one(members.tolist(), mean, sd, rng=np.random.default_rng(seed), capacity=0, **kw) == (
+        0,
+        1.0,
+    )
