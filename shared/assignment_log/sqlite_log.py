@@ -49,6 +49,7 @@ _COLUMNS = (
     "assignment_id, assigned_at_us, campaign_id, model_version, user_id, features_hash, features_json, "
     "arm, propensity, segment, policy"
 )
+_INSERT = f"INSERT OR IGNORE INTO assignment_log ({_COLUMNS}) VALUES ({', '.join('?' * 11)})"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -118,6 +119,7 @@ class SqliteAssignmentLog:
             )
         self._record_sync = record_sync
         self._checkpoint_interval_s = checkpoint_interval_s
+        self._sync = threading.local()  # this thread's connection and its synchronous level
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
             raise ValueError(
                 f"path: must be a file path (each thread opens its own connection), got {path!r}"
@@ -170,8 +172,7 @@ class SqliteAssignmentLog:
 
     @contextmanager
     def _write(self, synchronous: str = "FULL") -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn = self._conn_at(synchronous)
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -180,14 +181,26 @@ class SqliteAssignmentLog:
             raise
         conn.execute("COMMIT")
 
+    def _conn_at(self, synchronous: str) -> sqlite3.Connection:
+        """This thread's connection at the given durability level (the pragma only when it changes)."""
+        conn = self._conn()
+        local = self._sync
+        if getattr(local, "conn", None) is not conn or local.level != synchronous:
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            local.conn, local.level = conn, synchronous
+        return conn
+
     def record(self, rows: Iterable[LogRow]) -> int:
         params = [_params(r) for r in rows]
         if not params:
             return 0
+        if len(params) == 1:
+            # One statement is its own transaction: one call into SQLite instead of three (BEGIN,
+            # INSERT, COMMIT) for the one-user /optimize call, same atomicity.
+            cur = self._conn_at(self._record_sync).execute(_INSERT, params[0])
+            return cur.rowcount
         with self._write(self._record_sync) as conn:
-            cur = conn.executemany(
-                f"INSERT OR IGNORE INTO assignment_log ({_COLUMNS}) VALUES ({', '.join('?' * 11)})", params
-            )
+            cur = conn.executemany(_INSERT, params)
             return cur.rowcount
 
     def reward(self, assignment_id: str, reward: float) -> RewardStatus:
