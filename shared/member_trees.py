@@ -6,9 +6,11 @@ costs a fixed ~0.1-1 ms per call whatever the rows, so M calls per request would
 one-user call. Here all members' trees sit in flat node arrays, and a row goes down every tree at
 once: one step per tree level (a handful of numpy calls each), then one sum per member.
 
-Comparisons are made on float32 values as XGBoost makes them (left iff value < threshold, NaN the
-default way); leaf values are summed in float64, so results agree with XGBoost to ~1e-6 (checked
-against the boosters at load: ``MemberTrees.check``). Anything this does not reproduce
+Exact, as ``shared.pair_trees`` is: comparisons are made on float32 values as XGBoost makes them
+(left iff value < threshold, NaN the default way) and leaf values are added in float32 in tree
+order starting from the base score, as XGBoost's CPU predictor adds them, so a request scored
+before the forest was ready (by XGBoost) and one after get the same samples (checked against the
+boosters at load: ``MemberTrees.check``). Anything this does not reproduce
 (categorical splits, vector leaves, several outputs, a non-identity output transform, DART) gives
 None, and the caller keeps XGBoost.
 """
@@ -48,8 +50,13 @@ class MemberTrees:
         self._feature, self._threshold, self._default_left = feature, threshold, default_left
         self._left, self._right, self._value = left, right, value
         self._roots, self._base = roots, base
-        # Trees are stored member by member: each member's sum is one slice of the leaf values.
-        self._starts = np.flatnonzero(np.r_[True, tree_member[1:] != tree_member[:-1]])
+        # Trees are stored member by member; tree i is its member's number _position[i]. The leaf
+        # values go into a (members, most trees) grid (zeros past a member's last tree: adding 0 is
+        # exact) whose columns are then added in order.
+        starts = np.flatnonzero(np.r_[True, tree_member[1:] != tree_member[:-1]])
+        self._member = tree_member
+        self._position = np.arange(len(tree_member)) - starts[tree_member]
+        self._width = int(self._position.max()) + 1
         self._shape, self._depth = shape, depth
 
     @classmethod
@@ -85,10 +92,10 @@ class MemberTrees:
             np.array(cols["d"], dtype=bool),
             np.array(cols["l"], dtype=np.intp),
             np.array(cols["r"], dtype=np.intp),
-            np.array(cols["v"], dtype=np.float64),
+            np.array(cols["v"], dtype=np.float32),
             np.array(roots, dtype=np.intp),
             np.array(tree_member, dtype=np.intp),
-            np.array(base, dtype=np.float64),
+            np.array(base, dtype=np.float32),
             (k, m),
             depth,
         )
@@ -109,7 +116,7 @@ class MemberTrees:
                 # NaN compares False: the default way decides it.
                 left = np.where(np.isnan(v), self._default_left[node], v < self._threshold[node])
                 node = np.where(left, self._left[node], self._right[node])
-            sums = np.add.reduceat(self._value[node], self._starts)[None, :]
+            leaves = self._value[node][None, :]
         else:
             node = np.broadcast_to(self._roots, (n, len(self._roots)))
             rows = np.arange(n)[:, None]
@@ -117,8 +124,13 @@ class MemberTrees:
                 v = x[rows, self._feature[node]]
                 left = np.where(np.isnan(v), self._default_left[node], v < self._threshold[node])
                 node = np.where(left, self._left[node], self._right[node])
-            sums = np.add.reduceat(self._value[node], self._starts, axis=1)
-        return (sums + self._base).reshape(n, *self._shape)
+            leaves = self._value[node]
+        grid = np.zeros((n, len(self._base), self._width), dtype=np.float32)
+        grid[:, self._member, self._position] = leaves
+        total = np.broadcast_to(self._base, (n, len(self._base))).copy()
+        for t in range(self._width):
+            total += grid[:, :, t]  # float32, tree by tree: XGBoost's order and rounding
+        return total.astype(np.float64).reshape(n, *self._shape)
 
     def check(self, members: Sequence[Sequence[Any]], probe: np.ndarray) -> float:
         """Largest absolute difference from the boosters' own predictions on ``probe``."""
