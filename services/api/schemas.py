@@ -114,7 +114,13 @@ class OptimizeRequest(UsersRequest):
             ]
         },
     )
-    policy: Policy
+    policy: Policy | None = Field(default=None, description="Required unless campaign_id is given.")
+    campaign_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Spend from this campaign (POST /campaigns): its budget, value and cost, paced.",
+    )
 
 
 class Decision(BaseModel):

@@ -36,6 +36,7 @@ __all__ = [
     "evaluate_log",
     "logged_from_entries",
     "logged_from_frame",
+    "mean_reward_per_arm",
     "model_outcomes",
     "served_minus_none",
 ]
@@ -130,7 +131,8 @@ def _greedy(mu: np.ndarray, value: float, cost: float) -> np.ndarray:
     return np.eye(mu.shape[1])[choice]
 
 
-def _mean_reward_per_arm(data: LoggedData) -> np.ndarray:
+def mean_reward_per_arm(data: LoggedData) -> np.ndarray:
+    """The direct method without a model: each arm's mean logged reward, the same for every row."""
     means = data.frame.groupby(data.frame["arm"].astype(str))["reward"].mean()
     return np.tile([float(means[a]) for a in data.arms], (len(data.frame), 1))
 
@@ -175,7 +177,7 @@ def evaluate_log(
     """Estimates of every candidate policy; ``models`` are (version, predicted outcomes per arm)."""
     n, k = len(data.frame), len(data.arms)
     q0, q0_name = (
-        (models[0][1], f"model {models[0][0]}") if models else (_mean_reward_per_arm(data), "arm means")
+        (models[0][1], f"model {models[0][0]}") if models else (mean_reward_per_arm(data), "arm means")
     )
     candidates: list[tuple[str, np.ndarray, np.ndarray, str]] = [
         ("treat-none", np.tile(np.eye(k)[0], (n, 1)), q0, q0_name)
