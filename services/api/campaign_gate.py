@@ -8,8 +8,10 @@ Both go through ``state.guard`` (off the loop, bounded in time, 503 while the st
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -26,6 +28,11 @@ if TYPE_CHECKING:
 __all__ = ["Grant", "closed", "open_campaign_parts", "reserve", "settle", "unknown"]
 
 log = logging.getLogger("uplift.api")
+
+# Settlements that failed once and are being retried in the background. Only the event loop touches
+# it; asyncio keeps weak references to tasks, so this keeps them alive until they finish.
+_RETRIES: set[asyncio.Task[None]] = set()
+RETRY_DELAYS_S = (0.2, 0.5, 1, 2, 5, 5, 10, 10, 30, 30, 60, 60)
 
 
 @dataclass(frozen=True)
@@ -74,10 +81,36 @@ async def reserve(state: AppState, campaign_id: str, n_users: int) -> Grant:
 
 
 async def settle(state: AppState, grant: Grant, treated: int, users: int) -> None:
+    """Spend ``treated`` of the grant, give back the rest. Never raises for a slow or absent store:
+    the assignments were already answered, so the settlement is retried in the background until
+    the store takes it (meanwhile the units stay reserved: the campaign under-spends, never over)."""
     ledger: CampaignLedger = state.campaigns
-    await state.guard.call(
-        lambda: ledger.settle(grant.campaign_id, grant.units, treated, users), "settle", writes=True
-    )
+
+    def call() -> None:
+        ledger.settle(grant.campaign_id, grant.units, treated, users)
+
+    try:
+        await state.guard.call(call, "settle", writes=True)
+    except Exception as exc:
+        log.warning("campaign %s: settle failed (%s); retrying in the background", grant.campaign_id, exc)
+        task = asyncio.create_task(_retry(call, grant), name=f"settle-{grant.campaign_id}")
+        _RETRIES.add(task)
+        task.add_done_callback(_RETRIES.discard)
+
+
+async def _retry(call: Callable[[], None], grant: Grant) -> None:
+    # Straight to a thread, not through the guard: during an outage the guard refuses at once, and
+    # the ledger's own timeout (2 × store_timeout_s) already bounds a call to a stopped store.
+    for delay in RETRY_DELAYS_S:
+        await asyncio.sleep(delay)
+        try:
+            await asyncio.to_thread(call)
+        except Exception as exc:
+            log.warning("campaign %s: settle retry failed: %s", grant.campaign_id, exc)
+            continue
+        log.info("campaign %s: settled %d units after a retry", grant.campaign_id, grant.units)
+        return
+    log.error("campaign %s: gave up settling %d units; they stay reserved", grant.campaign_id, grant.units)
 
 
 def open_campaign_parts(settings: ApiSettings, timeout_s: float) -> tuple[CampaignLedger, AssignmentLog]:

@@ -47,6 +47,8 @@ def _control(model: LoadedModel | None) -> str:
 
 
 def _logged(entries: Sequence[LogEntry], model: LoadedModel | None, cid: str) -> LoggedData:
+    if all(e.reward is None for e in entries):  # said before pandas is imported for nothing
+        raise ValueError(f"campaign {cid} has no rewarded assignment to evaluate from")
     return logged_from_entries(entries, _control(model), f"campaign {cid}")
 
 

@@ -282,8 +282,7 @@ async def _settle_campaigns(
     grants: Sequence[Grant | Exception | None],
     decided: Sequence[tuple[dict[str, Any], list[Assignment]] | Exception],
 ) -> None:
-    """Spend what each answered request treated; give back the rest. A failed settle only leaves
-    units reserved (under-spending, never over), so it is logged, not raised."""
+    """Spend what each answered request treated; give back the rest (the gate retries a failed one)."""
     for i, (job, grant) in enumerate(zip(jobs, grants, strict=True)):
         if not isinstance(grant, Grant):
             continue
@@ -293,12 +292,7 @@ async def _settle_campaigns(
             control = job.model.bundle.arms[0]
             treated = sum(1 for x in d[0]["decisions"] if x["arm"] != control)
             users = len(d[0]["decisions"])
-        try:
-            await campaign_gate.settle(state, grant, treated, users)
-        except Exception:
-            log.exception(
-                "campaign %s: settling %d units failed; they stay reserved", grant.campaign_id, grant.units
-            )
+        await campaign_gate.settle(state, grant, treated, users)
 
 
 def _campaign_policy(given: Policy | None, grant: Grant) -> Policy:
