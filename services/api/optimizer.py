@@ -100,6 +100,8 @@ def _decide_alone(
     grant: Grant | None = None,
 ) -> tuple[dict[str, Any], list[Assignment]] | Exception:
     try:
+        if grant is None:
+            return _decide(job, s, counts, default_top_k)
         return _decide(job, s, counts, default_top_k, grant)
     except Exception as exc:  # this request's own failure: the batch's other requests go on
         log.exception("an /optimize request failed while deciding (its batch was not affected)")
