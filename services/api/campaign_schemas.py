@@ -23,7 +23,12 @@ class CampaignCreate(BaseModel):
                     "value_per_conversion": 20.0,
                     "expected_users": 20000,
                 }
-            ]
+            ],
+            # A budget, a share cap, or both (the rule a 422 on `budget` names).
+            "anyOf": [
+                {"required": ["budget"], "properties": {"budget": {"type": "number"}}},
+                {"required": ["max_treated_share"], "properties": {"max_treated_share": {"type": "number"}}},
+            ],
         },
     )
     name: str = Field(min_length=1, max_length=200)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.api import campaign_reports
@@ -98,6 +99,17 @@ async def create(body: CampaignCreate, state: StateDep) -> CampaignCreated:
     now = datetime.now(UTC)
     campaign = await state.guard.call(lambda: ledger.create(spec, now), "create campaign", writes=True)
     return CampaignCreated(campaign_id=campaign.campaign_id)
+
+
+@router.api_route("/campaigns", methods=["PUT", "PATCH", "DELETE", "OPTIONS"], include_in_schema=False)
+async def other_methods() -> JSONResponse:
+    """405 with both methods in Allow: for a method no route takes, Starlette answers with the first
+    route's methods alone, and this path has two (GET and POST)."""
+    return JSONResponse(
+        {"detail": [{"field": "path", "rule": "Method Not Allowed"}]},
+        status_code=405,
+        headers={"Allow": "GET, POST"},
+    )
 
 
 @router.get("/campaigns", response_model=CampaignList)
