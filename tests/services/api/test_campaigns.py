@@ -169,3 +169,9 @@ def test_openapi_documents_the_campaign_routes(client: TestClient) -> None:
         assert codes <= set(responses), (path, sorted(responses))
         for code in codes - {"200", "201"}:
             assert responses[code]["content"]["application/json"]["schema"] == ref, (path, code)
+
+
+def test_other_methods_are_405_listing_both(client: TestClient) -> None:
+    for method in ("PUT", "DELETE", "OPTIONS"):
+        res = client.request(method, "/campaigns")
+        assert res.status_code == 405 and res.headers["allow"] == "GET, POST"
