@@ -9,20 +9,19 @@ request exactly what it would have got on its own.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from types import ModuleType
-from typing import Any
 
 import numpy as np
 import orjson
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from services.api import campaign_gate
+from services.api.campaign_gate import Grant
 from services.api.deciding import Decided, Terms, decide_request
 from services.api.metrics import ASSIGNMENTS, OPTIMIZE_BATCH
 from services.api.schemas import OptimizeRequest
@@ -46,7 +45,7 @@ class Prepared:
     """A job's terms, and the campaign grant they came from (settled once the batch is answered)."""
 
     terms: Terms
-    grant: Any = None  # services.api.campaign_gate.Grant for a campaign request
+    grant: Grant | None = None  # for a campaign request
 
 
 async def answer(
@@ -183,7 +182,7 @@ async def _campaign_terms(state: AppState, job: OptimizeJob) -> Prepared:
 
     body = job.body
     assert body.campaign_id is not None
-    grant = await _gate().reserve(state, body.campaign_id, len(body.users))
+    grant = await campaign_gate.reserve(state, body.campaign_id, len(body.users))
     terms = Terms(
         value=grant.value_per_conversion,
         cost=grant.cost_per_treatment,
@@ -199,20 +198,11 @@ async def _campaign_terms(state: AppState, job: OptimizeJob) -> Prepared:
     return Prepared(terms, grant)
 
 
-async def _settle(state: AppState, grant: Any, treated: int, users: int) -> None:
+async def _settle(state: AppState, grant: Grant, treated: int, users: int) -> None:
     try:
-        await _gate().settle(state, grant, treated=treated, users=users)
+        await campaign_gate.settle(state, grant, treated=treated, users=users)
     except Exception:  # units left reserved under-spend the campaign; they never overspend it
         log.warning("campaign %s: settling a grant failed", grant.campaign_id, exc_info=True)
-
-
-def _gate() -> ModuleType:
-    """services.api.campaign_gate (the campaigns branch): read when a campaign request first comes.
-
-    Until that module is merged a campaign request fails (its job alone) and the policy path runs;
-    at the merge this may become a plain import.
-    """
-    return importlib.import_module("services.api.campaign_gate")
 
 
 def _campaign_sandbox(campaign_id: str) -> str:

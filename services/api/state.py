@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from services.api.campaign_gate import open_campaign_parts
 from services.api.reload_sync import ReloadSync
 from services.api.settings import ApiSettings
 from services.api.store_guard import StoreGuard
@@ -37,7 +38,7 @@ class LoadedModel:
     # (segment, arm) → (alpha, beta): the model's own belief, worth ``prior_strength`` observations.
     priors: dict[tuple[str, str], tuple[float, float]]
     # /optimize's calibration per (space, segment, that segment's feedback): see
-    # services.api.optimizer.calibration_of. Keyed by the feedback itself, so a reward makes a new entry.
+    # services.api.deciding.calibration_of. Keyed by the feedback itself, so a reward makes a new entry.
     calibration_cache: dict[tuple[Any, ...], SegmentCalibration] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -83,6 +84,8 @@ class AppState:
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
     # The other workers' reloads reach this one through it (services.api.reload_sync).
     sync: ReloadSync | None = None
+    # Campaigns: the ledger (shared.campaigns.CampaignLedger); opened in the lifespan.
+    campaigns: Any = None
 
 
 def model_priors(bundle: ModelBundle, strength: float) -> dict[tuple[str, str], tuple[float, float]]:
@@ -167,6 +170,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.close()
         raise
     state = AppState(settings=settings, store=store, guard=guard, assignment_log=assignment_log)
+    # --- campaigns (services.api.campaign_gate) ---
+    # The ledger; the log it opens beside it is the one just opened (same URL), so that copy goes.
+    state.campaigns, campaigns_log = open_campaign_parts(settings, 2 * settings.store_timeout_s)
+    campaigns_log.close()
+    # --- end campaigns ---
     try:
         state.model = load_model(settings)
         log.info("serving model %s (%s)", state.model.bundle.version, state.model.bundle.serving_format)
@@ -198,6 +206,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             state.sync.leave()
         guard.close()
         store.close()
+        state.campaigns.close()  # campaigns
         assignment_log.close()
 
 
