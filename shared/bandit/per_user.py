@@ -129,8 +129,9 @@ def decide(
     probs /= m
     probs = (1.0 - epsilon) * probs + epsilon / (k + 1)
     # Pacing moves a share `throttle` of every treatment's probability to control.
-    probs[:, 0] += th * probs[:, 1:].sum(axis=1)
+    # Control takes the rest, so a full throttle gives it exactly 1 (not 1 − rounding).
     probs[:, 1:] *= (1.0 - th)[:, None]
+    probs[:, 0] = 1.0 - probs[:, 1:].sum(axis=1)
     # The draw follows the same steps as the formula above, so the propensity is the probability of
     # exactly how the arm was drawn.
     member = rng.integers(0, m, size=n)

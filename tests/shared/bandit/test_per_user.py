@@ -121,3 +121,22 @@ def test_one_user_closed_form_is_decide_for_one_user(seed: int) -> None:
         0,
         1.0,
     )
+
+
+def test_a_full_throttle_gives_control_with_propensity_exactly_one() -> None:
+    from shared.bandit.per_user import decide_one
+
+    samples = np.random.default_rng(0).normal(0.05, 0.02, size=(50, 1, 8))
+    cal = Calibration(mean=np.array([0.001]), sd=np.array([0.01]))
+    d = decide(samples, cal, value=20.0, cost=0.1, rng=np.random.default_rng(1), throttle=1.0)
+    assert np.all(d.arm == 0) and np.all(d.propensity == 1.0)
+    for seed in range(20):
+        assert decide_one(
+            samples[seed, 0].tolist(),
+            0.001,
+            0.01,
+            value=20.0,
+            cost=0.1,
+            rng=np.random.default_rng(seed),
+            throttle=1.0,
+        ) == (0, 1.0)
