@@ -2,7 +2,8 @@
 
 Memory stays flat as rows grow because nothing holds every row at once:
 - validation runs partition by partition (Dask's synchronous scheduler over the same checks as
-  ``--dask-scheduler``; only the ID uniqueness check holds one column of IDs);
+  ``--dask-scheduler``, on per-arm totals); ID uniqueness spills 64-bit ID hashes to bucket files
+  (``unique_ids``) instead of holding every ID;
 - one streamed pass keeps the held-out rows to evaluate (the single-machine split, then a seeded
   sample of at most EVAL_ROWS of them), another encodes the training rows into an on-disk ``RowCache``;
 - the T- and DR-learners (DR's cross-fitting included) train on ``ExtMemQuantileDMatrix`` pages built
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from services.trainer.learning import Learned
 from services.trainer.pipeline import Prefitted, TrainResult
 from services.trainer.pipeline import train as train_pipeline
 from services.trainer.settings import TrainerSettings
+from services.trainer.unique_ids import count_duplicates
 from services.trainer.validate import DataError, Limits, ValidationReport
 from shared import synthetic as syn
 from shared.estimators.extmem_learners import ExtSettings, fit_dr_extmem, fit_t_extmem, shuffled_copy
@@ -85,13 +87,31 @@ class ExternalRun:
 
         s = self.spec
         with dask.config.set(scheduler="sync"):
+            # IDs are checked below by spilling hashes to disk: Dask's nunique holds every distinct ID.
             self.report, self.control = validate_dask(
                 read_dask(str(s.path), self.wanted), treatment=s.treatment, outcome=s.outcome,
-                features=self.features, control=s.control, id_column=s.id_column, outcome_kind=s.outcome_kind,
+                features=self.features, control=s.control, id_column=None, outcome_kind=s.outcome_kind,
                 expected_split=expected_split, limits=limits,
             )  # fmt: skip
+        if s.id_column is not None:
+            self._check_ids(s.id_column)
         self.description["validation"] = self.report.to_dict()
         return self.report
+
+    def _check_ids(self, column: str) -> None:
+        def ids() -> Iterator[pd.Series]:
+            for batch in pq.ParquetFile(self.spec.path).iter_batches(
+                batch_size=READ_BATCH_ROWS, columns=[column]
+            ):
+                yield batch.column(0).to_pandas()
+
+        duplicated, example = count_duplicates(ids)
+        if duplicated:
+            raise DataError(
+                column,
+                f"ID column has {duplicated} duplicated value(s), e.g. {example!r}; "
+                "each row must be one unit of the experiment",
+            )
 
     def _batches(self) -> Any:
         start = 0
