@@ -1,8 +1,8 @@
 """`uplift train --external-memory` (automatic for a Parquet file above AUTO_ROWS rows): out-of-core training.
 
 Memory stays flat as rows grow because nothing holds every row at once:
-- validation runs partition by partition (Dask's synchronous scheduler over the same checks as
-  ``--dask-scheduler``, on per-arm totals); ID uniqueness spills 64-bit ID hashes to bucket files
+- validation runs one Parquet row group at a time (Dask's synchronous scheduler over the same checks
+  as ``--dask-scheduler``, on per-arm totals; pyarrow's writer caps a row group at 1Mi rows); ID uniqueness spills 64-bit ID hashes to bucket files
   (``unique_ids``) instead of holding every ID;
 - one streamed pass keeps the held-out rows to evaluate (the single-machine split, then a seeded
   sample of at most EVAL_ROWS of them), another encodes the training rows into an on-disk ``RowCache``;
@@ -89,7 +89,7 @@ class ExternalRun:
         with dask.config.set(scheduler="sync"):
             # IDs are checked below by spilling hashes to disk: Dask's nunique holds every distinct ID.
             self.report, self.control = validate_dask(
-                read_dask(str(s.path), self.wanted), treatment=s.treatment, outcome=s.outcome,
+                read_dask(str(s.path), self.wanted, per_row_group=True), treatment=s.treatment, outcome=s.outcome,
                 features=self.features, control=s.control, id_column=None, outcome_kind=s.outcome_kind,
                 expected_split=expected_split, limits=limits,
             )  # fmt: skip
