@@ -139,6 +139,10 @@ class ExternalRun:
             held.append(frame[keep])
         held_out = pd.concat(held, ignore_index=True)
         del held
+        report(
+            f"evaluate on {len(held_out)} of the {n_test} held-out rows (a seeded sample: at most {EVAL_ROWS} "
+            "are evaluated, so evaluation memory does not grow with the rows)"
+        )
         data = TrainingData(
             frame=held_out, features=self.features, treatment=s.treatment, outcome=s.outcome, control=self.control,
             source="file", seed=s.seed, path=str(s.path), categorical=list(s.categorical), id_column=s.id_column,
