@@ -48,9 +48,26 @@ AUTO_ROWS = 2_000_000
 EVAL_ROWS = 500_000
 READ_BATCH_ROWS = 131_072
 CACHE_BATCH_ROWS = 262_144
+# Freed batches stay with the allocators unless handed back (measured, one pass over 10M rows: 636 MB
+# anonymous memory kept, 257 MB after a release; 389 MB kept after 2M rows): every 8 batches (1M rows).
+RELEASE_EVERY = 8
 STREAM_EVAL = 41
 STREAM_SAMPLE = 43
 Step = Callable[[str], Any]
+
+
+def release_memory() -> None:
+    """Hand freed memory back to the system: Arrow's pool (mimalloc) and glibc keep it otherwise."""
+    import contextlib
+    import ctypes
+    import gc
+
+    import pyarrow as pa
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def parquet_rows(path: Path) -> int | None:
@@ -93,6 +110,7 @@ class ExternalRun:
                 features=self.features, control=s.control, id_column=None, outcome_kind=s.outcome_kind,
                 expected_split=expected_split, limits=limits,
             )  # fmt: skip
+        release_memory()
         if s.id_column is not None:
             self._check_ids(s.id_column)
         self.description["validation"] = self.report.to_dict()
@@ -115,12 +133,15 @@ class ExternalRun:
 
     def _batches(self) -> Any:
         start = 0
-        for batch in pq.ParquetFile(self.spec.path).iter_batches(
-            batch_size=READ_BATCH_ROWS, columns=self.wanted
+        for k, batch in enumerate(
+            pq.ParquetFile(self.spec.path).iter_batches(batch_size=READ_BATCH_ROWS, columns=self.wanted)
         ):
             frame = batch.to_pandas()
             yield start, frame
             start += len(frame)
+            if k % RELEASE_EVERY == RELEASE_EVERY - 1:
+                release_memory()
+        release_memory()
 
     def train(self, out: Path, settings: TrainerSettings, **kwargs: Any) -> TrainResult:
         assert self.report is not None, "validate() first"
