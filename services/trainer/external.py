@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services.trainer import sampled
@@ -48,9 +49,6 @@ AUTO_ROWS = 2_000_000
 EVAL_ROWS = 500_000
 READ_BATCH_ROWS = 131_072
 CACHE_BATCH_ROWS = 262_144
-# Freed batches stay with the allocators unless handed back (measured, one pass over 10M rows: 636 MB
-# anonymous memory kept, 257 MB after a release; 389 MB kept after 2M rows): every 8 batches (1M rows).
-RELEASE_EVERY = 8
 STREAM_EVAL = 41
 STREAM_SAMPLE = 43
 Step = Callable[[str], Any]
@@ -62,12 +60,24 @@ def release_memory() -> None:
     import ctypes
     import gc
 
-    import pyarrow as pa
-
     gc.collect()
     pa.default_memory_pool().release_unused()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def row_group_batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """The file's rows in order, one row group read at a time (so at most one row group in memory).
+
+    Not ``ParquetFile.iter_batches``: measured over a 10M-row file it kept ~30 MB more anonymous memory
+    per million rows read (205 MB after 1M rows, 464 MB after 9M, released only when the pass ends),
+    where reading row group by row group stayed at 151-174 MB throughout.
+    """
+    parquet = pq.ParquetFile(path)
+    for group in range(parquet.metadata.num_row_groups):
+        table = parquet.read_row_group(group, columns=columns)
+        yield from table.to_batches(max_chunksize=batch_rows)
+        del table
 
 
 def parquet_rows(path: Path) -> int | None:
@@ -118,9 +128,7 @@ class ExternalRun:
 
     def _check_ids(self, column: str) -> None:
         def ids() -> Iterator[pd.Series]:
-            for batch in pq.ParquetFile(self.spec.path).iter_batches(
-                batch_size=READ_BATCH_ROWS, columns=[column]
-            ):
+            for batch in row_group_batches(self.spec.path, [column], READ_BATCH_ROWS):
                 yield batch.column(0).to_pandas()
 
         duplicated, example = count_duplicates(ids)
@@ -131,16 +139,12 @@ class ExternalRun:
                 "each row must be one unit of the experiment",
             )
 
-    def _batches(self) -> Any:
+    def _batches(self) -> Iterator[tuple[int, pd.DataFrame]]:
         start = 0
-        for k, batch in enumerate(
-            pq.ParquetFile(self.spec.path).iter_batches(batch_size=READ_BATCH_ROWS, columns=self.wanted)
-        ):
+        for batch in row_group_batches(self.spec.path, self.wanted, READ_BATCH_ROWS):
             frame = batch.to_pandas()
             yield start, frame
             start += len(frame)
-            if k % RELEASE_EVERY == RELEASE_EVERY - 1:
-                release_memory()
         release_memory()
 
     def train(self, out: Path, settings: TrainerSettings, **kwargs: Any) -> TrainResult:
