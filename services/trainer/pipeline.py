@@ -21,6 +21,7 @@ from services.trainer.evaluate import evaluate_arm, evaluate_segments
 from services.trainer.export import write_uplift
 from services.trainer.leakage import find_leaks
 from services.trainer.learning import Learned, learn, outcome_kind_of
+from services.trainer.log_learning import logged_learner
 from services.trainer.observational import ASSUMPTIONS, observational_analysis
 from services.trainer.plots import qini_plot, uplift_plot
 from services.trainer.settings import TrainerSettings
@@ -82,6 +83,7 @@ class TrainResult:
     path: Path | None
     metrics: dict[str, Any]
     timings: dict[str, float]
+    cpu_timings: dict[str, float]
 
 
 def _versions() -> dict[str, str]:
@@ -95,16 +97,21 @@ def _versions() -> dict[str, str]:
 
 
 class _Timer:
+    """Wall seconds per step, and the process's CPU seconds (all threads): on a shared machine the wall
+    time moves with the neighbours' load, the CPU time much less, so benchmarks print both."""
+
     def __init__(self, report: Step) -> None:
         self.timings: dict[str, float] = {}
+        self.cpu_timings: dict[str, float] = {}
         self.report = report
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
         self.report(name)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         yield
         self.timings[name] = round(time.perf_counter() - start, 3)
+        self.cpu_timings[name] = round(time.process_time() - cpu, 3)
 
 
 def _arm_label(value: Any) -> str:
@@ -139,6 +146,9 @@ def train(
             test = split_mask(len(frame), settings.test_fraction, data.seed)
         else:
             test = np.ones(len(frame), dtype=bool)
+        if data.logged is not None:
+            # Held-out scores (Qini, verdict, segments) assume randomized rows: only the experiment's.
+            test &= ~data.logged.mask
     outcome_kind = outcome_kind_of(y, data.outcome_kind)
     warnings = [w.message() for w in find_leaks(frame, data.features, data.outcome, outcome_kind)]
     for message in warnings:
@@ -149,7 +159,8 @@ def train(
             observed = observational_analysis(data, X, t, y, outcome_kind, settings)
         train_rows &= observed.keep
         test &= observed.keep
-    learned = prefitted.learned if prefitted is not None else learn(
+    fit = learn if data.logged is None else logged_learner(data.logged, train_rows)
+    learned = prefitted.learned if prefitted is not None else fit(
         X[train_rows], t[train_rows], y[train_rows], control=data.control, outcome_kind=outcome_kind,
         settings=settings, seed=data.seed, propensity="estimate" if observational else data.propensity,
         step=timer.step, report=timer.report,
@@ -178,6 +189,8 @@ def train(
             metrics["observational"] = observed.report
         if prefitted is not None:
             metrics["training"] = prefitted.report
+        if data.logged is not None:
+            metrics["log"] = data.logged.report
         priors = _bandit_priors(mu, segment_labels(effects, lower, upper), model, y[test], t[test])
     ranker_result = None
     if data.catalog is not None and data.impressions is not None:
@@ -186,7 +199,9 @@ def train(
             metrics["ranker"] = ranker_result.metrics
     version = new_version()
     if publish_if is not None and not publish_if(metrics):
-        return TrainResult(version=version, path=None, metrics=metrics, timings=timer.timings)
+        return TrainResult(
+            version=version, path=None, metrics=metrics, timings=timer.timings, cpu_timings=timer.cpu_timings
+        )
     with timer.step("write artifacts"):
 
         def write(stage: Path) -> Manifest:
@@ -208,6 +223,8 @@ def train(
             )
             np.savez(stage / PARITY_REFERENCE_FILE, **reference)  # type: ignore[arg-type]  # stubs see allow_pickle in **
             _write_holdout_sample(data, frame, test, settings.holdout_sample_rows, stage)
+            # The steps so far (writing is the last): where a run's time went, wall and CPU.
+            metrics["step_seconds"] = {"wall": dict(timer.timings), "cpu": dict(timer.cpu_timings)}
             write_json(stage / "evaluation.json", metrics)
             qini_plot(metrics["arms"], stage / "qini.png")
             uplift_plot(metrics["arms"], stage / "uplift_by_decile.png")
@@ -244,7 +261,9 @@ def train(
             )
 
         path = publish(out, version, write)
-    return TrainResult(version=version, path=path, metrics=metrics, timings=timer.timings)
+    return TrainResult(
+        version=version, path=path, metrics=metrics, timings=timer.timings, cpu_timings=timer.cpu_timings
+    )
 
 
 def _evaluate(

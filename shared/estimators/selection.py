@@ -13,9 +13,10 @@ outcome predictions. It is recorded, not used to choose: it judges calibration, 
 the ordering that targeting uses.
 
 Learners whose out-of-fold Qini is within one paired bootstrap sd of the best cannot be told apart
-by this data: choosing the top one among them would choose noise. Their average (equal weights) is
-scored the same way and chosen unless it scores more than one paired sd below the best alone; a
-single learner is chosen when it is clearly ahead. The held-out split is never seen here.
+by this data: choosing the top one among them would choose noise. Their average (equal weights; the
+MAX_ENSEMBLE best of them out of fold when more are tied) is scored the same way and chosen unless it
+scores more than one paired sd below the best alone; a single learner is chosen when it is clearly
+ahead. The held-out split is never seen here.
 """
 
 from __future__ import annotations
@@ -29,9 +30,15 @@ import numpy as np
 
 from shared.estimators.base import MetaLearner
 from shared.estimators.drlearner import dr_pseudo_outcomes
+from shared.estimators.registry import sharing_outcomes
+from shared.estimators.tlearner import TLearner
 from shared.metrics.bootstrap import paired_weights, weighted_qini
 
 MIN_ROWS_PER_FOLD = 50
+# Most learners averaged: a compute budget, not a statistical constant. Every member is fitted again on
+# all training rows and once more for the placebo refit, and the variance an average removes falls off
+# quickly with its size (tied learners' errors are strongly correlated).
+MAX_ENSEMBLE = 3
 
 
 class SelectionError(ValueError):
@@ -213,7 +220,9 @@ def select_learner(
     mu_t: np.ndarray | None = None
     scores: list[CandidateScore] = []
     samples: dict[str, np.ndarray] = {}
-    for code in candidates:
+    # The T-learner of every fold, for learners whose first stage is exactly it (fitted once, not twice).
+    fold_t: dict[int, TLearner] = {}
+    for code in sorted(candidates, key=lambda c: c != "t"):
         if progress:
             progress(f"selection: cross-fitting {code} ({n_folds} folds, {len(ys)} rows)")
         t0 = time.perf_counter()
@@ -222,7 +231,11 @@ def select_learner(
         try:
             for k in range(n_folds):
                 fit_rows, pred_rows = folds != k, folds == k
-                est = make(code).fit(Xs[fit_rows], ts[fit_rows], ys[fit_rows])
+                est = sharing_outcomes(make(code), fold_t.get(k)).fit(
+                    Xs[fit_rows], ts[fit_rows], ys[fit_rows]
+                )
+                if isinstance(est, TLearner):
+                    fold_t[k] = est
                 effects[pred_rows] = np.asarray(est.predict(Xs[pred_rows])).reshape(-1, n_effects)
                 if mu is not None:
                     mu[pred_rows] = est.predict_outcomes(Xs[pred_rows])
@@ -248,6 +261,8 @@ def select_learner(
         if (best.qini or 0.0) - (c.qini or 0.0)
         <= float((samples[best.learner] - samples[c.learner])[1:].std(ddof=1))
     ]
+    n_tied = len(tied)
+    tied = tied[:MAX_ENSEMBLE]
     ensembles = []
     if len(tied) >= 2:
         avg = np.mean([oof[m] for m in tied], axis=0)
@@ -278,6 +293,9 @@ def select_learner(
     else:
         why = (
             f"{', '.join(tied)} are within one paired sd of the best out of fold, so their average is served"
+            if n_tied == len(tied)
+            else f"{n_tied} learners are within one paired sd of the best out of fold; the average of the "
+            f"{len(tied)} best of them ({', '.join(tied)}) is served"
         )
     reason = f"{why}: Qini {winner.qini:.5f} ± {winner.qini_sd:.5f} (bootstrap sd)"
     if winner.qini_minus_t is not None and winner.learner != "t":
