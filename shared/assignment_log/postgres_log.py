@@ -15,7 +15,6 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from shared.assignment_log.connections import ThreadConnections
-from shared.assignment_log.parquet import write_parquet
 from shared.assignment_log.rows import (
     LogEntry,
     LogRow,
@@ -176,6 +175,8 @@ class PostgresAssignmentLog:
                 yield _entry(t)
 
     def export(self, path: str | Path) -> int:
+        from shared.assignment_log.parquet import write_parquet  # pyarrow only when exporting
+
         return write_parquet(self.iter_rows(), path)
 
     def count(self) -> int:

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from shared.assignment_log.connections import ThreadConnections
-from shared.assignment_log.parquet import write_parquet
 from shared.assignment_log.rows import (
     LogEntry,
     LogRow,
@@ -251,6 +250,8 @@ class SqliteAssignmentLog:
                 yield _entry(t)
 
     def export(self, path: str | Path) -> int:
+        from shared.assignment_log.parquet import write_parquet  # pyarrow only when exporting
+
         return write_parquet(self.iter_rows(), path)
 
     def count(self) -> int:
