@@ -24,15 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))  # the policy_* helpers beside this script
 from policy_figures import VALUE_PER_CONVERSION, choose_settings
 from policy_report import checks, print_report
-from policy_scenarios import campaign, drift, drifted_users, fresh_users, make_stream, stationary
 from policy_server import uplift
 
-from shared.bundle import ModelBundle
+# pandas, XGBoost and the scenarios are imported once the options are checked, so a bad option
+# answers in a fraction of a second.
 
 DRIFT_SHIFT = -0.8  # the group's new treatment logit shift: recommendations now put them off
 
@@ -42,13 +41,13 @@ def _args() -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--users", type=int, default=None, help="users per stream (default 100000; quick 3000)"
+        "--users", type=int, default=None, help="users per stream (default 100000; quick 2000)"
     )
     parser.add_argument(
         "--seed", type=int, default=7, help="training market seed; streams use seed+1, seed+2"
     )
     parser.add_argument(
-        "--train-rows", type=int, default=None, help="training users (default 200000; quick 20000)"
+        "--train-rows", type=int, default=None, help="training users (default 200000; quick 12000)"
     )
     parser.add_argument(
         "--models", type=Path, default=None, help="models folder to serve (default: train one)"
@@ -62,7 +61,7 @@ def _args() -> argparse.Namespace:
     )
     parser.add_argument("--skip", default="", help="comma-separated scenarios not to run: campaign, drift")
     parser.add_argument(
-        "--quick", action="store_true", help="a small run: 3000 users, 20k training rows, T-learner"
+        "--quick", action="store_true", help="a small run: 2000 users, 12k training rows, T-learner"
     )
     parser.add_argument(
         "--data-root",
@@ -73,8 +72,8 @@ def _args() -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=Path("loadtests/results/policy.json"))
     args = parser.parse_args()
-    args.users = args.users or (3000 if args.quick else 100_000)
-    args.train_rows = args.train_rows or (20_000 if args.quick else 200_000)
+    args.users = args.users or (2000 if args.quick else 100_000)
+    args.train_rows = args.train_rows or (12_000 if args.quick else 200_000)
     args.bootstrap = args.bootstrap or (200 if args.quick else 1000)
     if args.quick and args.learner is None:
         args.learner = "t"
@@ -110,7 +109,15 @@ def _train(args: argparse.Namespace, work: Path) -> tuple[Path, Path, list[str]]
 
 
 def main() -> int:
-    args = _args()
+    return run(_args())
+
+
+def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+    from policy_scenarios import campaign, drift, drifted_users, fresh_users, make_stream, stationary
+
+    from shared.bundle import ModelBundle
+
     skip = set(args.skip.split(","))
     started = time.time()
     report: dict[str, Any] = {

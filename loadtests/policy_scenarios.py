@@ -87,9 +87,14 @@ def _check_stream(result: StreamResult, label: str) -> None:
 
 
 def _served_figures(
-    result: StreamResult, arms: list[str], model_cate: np.ndarray, true_cate: np.ndarray, s: dict[str, float]
+    result: StreamResult,
+    arms: list[str],
+    model_cate: np.ndarray,
+    stream: Stream,
+    s: dict[str, float],
 ) -> dict[str, Any]:
     treat = np.array([a not in ("", arms[0]) for a in result.arm])
+    true_cate = stream.true_cate
     value, cost = s["value_per_conversion"], s["cost_per_treatment"]
     out = compare(treat, model_cate, true_cate, value, cost)
     return {
@@ -97,6 +102,8 @@ def _served_figures(
         "oracle_share": round(float((true_cate * value > cost).mean()), 5),
         "fifths": by_fifths(treat, model_cate, true_cate, value, cost),
         "realized_conversions": int((result.reward == 1).sum()),
+        # Σ p(arm served) over the stream: the realized count above is a draw around it.
+        "expected_conversions": round(float(stream.users["p_control"].sum() + true_cate[treat].sum()), 3),
         "mean_propensity": round(float(np.nanmean(result.propensity)), 5),
         "wall_s": round(result.wall_s, 1),
         "retried_503": sum(result.retries.values()),
@@ -177,7 +184,7 @@ def stationary(
     with api_server(models, data_dir, log_url) as port:
         result = stream_users(port, range(n), n, body, reward, concurrency, f"setting {k + 1}")
     _check_stream(result, f"setting {k + 1}")
-    figures = {**setting, **_served_figures(result, arms, cate, stream.true_cate, setting)}
+    figures = {**setting, **_served_figures(result, arms, cate, stream, setting)}
     figures["model_version"] = bundle.version
     figures["served_cate_max_abs_diff"] = float(np.nanmax(np.abs(result.model_cate - cate)))
     export, why = export_log(log_url, work / f"setting{k}.export.parquet")
@@ -211,10 +218,11 @@ def campaign(
             raise RuntimeError(f"POST /campaigns answered {status}: {created}")
         cid = created["campaign_id"]
         seeds = np.random.default_rng([stream.seed, 200]).integers(0, 2**62, n).tolist()
+        seeded = _optimize_takes_seed(port)
 
         def body(i: int) -> dict[str, Any]:
             user = {"user_id": stream.ids[i], "features": stream.features[i]}
-            return {"users": [user], "campaign_id": cid, "seed": seeds[i]}
+            return {"users": [user], "campaign_id": cid, **({"seed": seeds[i]} if seeded else {})}
 
         reward = reward_drawer(stream.uniforms, stream.p_by_arm(arms))
         result = stream_users(port, range(n), n, body, reward, concurrency, "campaign")
@@ -223,8 +231,9 @@ def campaign(
     treated = sum(a not in ("", arms[0]) for a in result.arm)
     spend = cost * treated
     cate = model_effects(bundle, stream.users)
-    figures = _served_figures(result, arms, cate, stream.true_cate, setting)
+    figures = _served_figures(result, arms, cate, stream, setting)
     return {
+        "seeded": seeded,
         "budget": budget,
         "expected_users": n,
         "treated": treated,
@@ -233,6 +242,13 @@ def campaign(
         "server_view": server_view,
         **{k: figures[k] for k in ("policies", "served_over_oracle", "fifths", "wall_s")},
     }
+
+
+def _optimize_takes_seed(port: int) -> bool:
+    """Whether /optimize takes a top-level ``seed`` beside ``campaign_id`` (its OpenAPI schema says)."""
+    _, spec = call(port, "GET", "/openapi.json")
+    schema = spec.get("components", {}).get("schemas", {}).get("OptimizeRequest", {})
+    return "seed" in schema.get("properties", {})
 
 
 def drift(
