@@ -74,7 +74,7 @@ def _qini(y: np.ndarray, t: np.ndarray, arms: list[Any], effects: np.ndarray, w:
     return total / (len(arms) - 1)
 
 
-def run(name: str, rows: int, seed: int, settings: TrainerSettings) -> dict[str, Any]:
+def run(name: str, rows: int, seed: int, settings: TrainerSettings, variants: bool = False) -> dict[str, Any]:
     data = DATASETS[name](rows, seed)
     frame = data.frame
     X, _ = data.schema().encode_frame(frame[data.features])
@@ -140,6 +140,64 @@ def run(name: str, rows: int, seed: int, settings: TrainerSettings) -> dict[str,
     print(
         f"  {name:>18} selected {sel.name}: {q[0]:.5f} ± {q[1:].std(ddof=1):.5f} ({sel.reason})", flush=True
     )
+    if variants:
+        out["variants"] = _variants(
+            Xtr,
+            ttr,
+            ytr,
+            Xte,
+            y[test],
+            t[test],
+            arms,
+            w,
+            data.control,
+            make,
+            settings,
+            data.seed,
+            fitted,
+            baseline,
+        )
+    return out
+
+
+def _variants(
+    Xtr: np.ndarray,
+    ttr: np.ndarray,
+    ytr: np.ndarray,
+    Xte: np.ndarray,
+    yte: np.ndarray,
+    tte: np.ndarray,
+    arms: list[Any],
+    w: np.ndarray,
+    control: Any,
+    make: Any,
+    settings: TrainerSettings,
+    seed: int,
+    fitted: dict[str, Any],
+    baseline: TLearner,
+) -> dict[str, Any]:
+    """Other selection rules on the same splits, for comparing rules across data sets (not the product's)."""
+    out: dict[str, Any] = {}
+
+    def held_out(codes: list[str]) -> dict[str, Any]:
+        served = ServedModel(baseline=baseline, members=[fitted[c] for c in codes], codes=codes)
+        q = _qini(yte, tte, arms, served.predict(Xte), w)
+        return {"learner": "+".join(codes), "qini": float(q[0]), "sd": float(q[1:].std(ddof=1))}
+
+    out["average_of_all"] = held_out(list(fitted))
+    for folds in (5,):
+        sel = select_learner(
+            Xtr, ttr, ytr, control=control, candidates=list(fitted), make=make, n_folds=folds,
+            max_rows=settings.selection_rows, n_boot=settings.bootstrap_resamples, seed=seed + 11,
+        )  # fmt: skip
+        out[f"selection_{folds}_folds"] = held_out(sel.chosen)
+        ranked = sorted(
+            (c for c in sel.candidates if c.qini is not None), key=lambda c: c.qini or 0.0, reverse=True
+        )
+        out[f"best_oof_{folds}_folds"] = held_out([ranked[0].learner])
+        out[f"top3_oof_{folds}_folds"] = held_out([c.learner for c in ranked[:3]])
+    for k, v in out.items():
+        print(f"    variant {k:>20}: {v['learner']:>14} {v['qini']:.5f} ± {v['sd']:.5f}", flush=True)
     return out
 
 
@@ -149,6 +207,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--only", action="append", choices=sorted(DATASETS), help="data set(s) to run")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--variants", action="store_true", help="also score other selection rules (5 folds, averages)"
+    )
     args = parser.parse_args()
     settings = TrainerSettings()
     results: dict[str, Any] = {
@@ -159,7 +220,7 @@ def main() -> None:
     started = time.perf_counter()
     for name in args.only or list(DATASETS):
         t0 = time.perf_counter()
-        results["datasets"][name] = run(name, args.rows, args.seed, settings)
+        results["datasets"][name] = run(name, args.rows, args.seed, settings, args.variants)
         results["datasets"][name]["wall_seconds"] = round(time.perf_counter() - t0, 1)
     res = results["datasets"]
     results["summary"] = {

@@ -64,6 +64,8 @@ def run(rows: int, seed: int, out: Path) -> dict[str, Any]:
         "load_average_1m": round(__import__("os").getloadavg()[0], 2),
         "learner": evaluation.get("learner", {}).get("chosen"),
         "selection_s": evaluation.get("learner", {}).get("wall_seconds"),
+        # Per step of the pipeline (writing artifacts excluded): wall and the trainer's own CPU seconds.
+        "step_seconds": evaluation.get("step_seconds"),
         "qini": arm["qini"],
         "qini_oracle": arm.get("qini_oracle"),
         "qini_vs_oracle": arm.get("qini_vs_oracle"),

@@ -14,6 +14,7 @@ import numpy as np
 
 from services.trainer.settings import TrainerSettings
 from shared.estimators import LEARNERS, MetaLearner, TLearner, supports
+from shared.estimators.registry import sharing_outcomes
 from shared.estimators.selection import Selection, SelectionError, cross_fit_outcomes, select_learner
 from shared.estimators.served import ServedModel
 from shared.estimators.uncertainty import fit_members
@@ -83,7 +84,7 @@ def _fit_form(
 ) -> ServedModel:
     baseline = make("t").fit(X, t, y)
     assert isinstance(baseline, TLearner)
-    members = [baseline if c == "t" else make(c).fit(X, t, y) for c in codes]
+    members = [baseline if c == "t" else sharing_outcomes(make(c), baseline).fit(X, t, y) for c in codes]
     return ServedModel(baseline=baseline, members=members, codes=codes)
 
 

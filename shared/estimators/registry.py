@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sklearn.frozen import FrozenEstimator
+
 from shared.estimators.base import MetaLearner
 from shared.estimators.classtransform import ClassTransformation
 from shared.estimators.drlearner import DRLearner
@@ -33,3 +37,12 @@ def supports(code: str, outcome_kind: str, n_arms: int) -> str | None:
     if code == "ct" and (outcome_kind != "binary" or n_arms != 2):
         return "ct needs a binary outcome and exactly two arms"
     return None
+
+
+def sharing_outcomes(learner: MetaLearner, fitted_t: TLearner | None) -> MetaLearner:
+    """``learner`` reusing ``fitted_t``'s outcome models (fitted on the rows it is about to see) when it
+    has a stage that fits exactly those (the X-learner); otherwise ``learner`` unchanged."""
+    params: dict[str, Any] = learner.get_params(deep=False)
+    if fitted_t is None or "outcome_models" not in params:
+        return learner
+    return learner.set_params(outcome_models=FrozenEstimator(fitted_t))

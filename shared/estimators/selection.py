@@ -29,6 +29,8 @@ import numpy as np
 
 from shared.estimators.base import MetaLearner
 from shared.estimators.drlearner import dr_pseudo_outcomes
+from shared.estimators.registry import sharing_outcomes
+from shared.estimators.tlearner import TLearner
 from shared.metrics.bootstrap import paired_weights, weighted_qini
 
 MIN_ROWS_PER_FOLD = 50
@@ -213,7 +215,9 @@ def select_learner(
     mu_t: np.ndarray | None = None
     scores: list[CandidateScore] = []
     samples: dict[str, np.ndarray] = {}
-    for code in candidates:
+    # The T-learner of every fold, for learners whose first stage is exactly it (fitted once, not twice).
+    fold_t: dict[int, TLearner] = {}
+    for code in sorted(candidates, key=lambda c: c != "t"):
         if progress:
             progress(f"selection: cross-fitting {code} ({n_folds} folds, {len(ys)} rows)")
         t0 = time.perf_counter()
@@ -222,7 +226,11 @@ def select_learner(
         try:
             for k in range(n_folds):
                 fit_rows, pred_rows = folds != k, folds == k
-                est = make(code).fit(Xs[fit_rows], ts[fit_rows], ys[fit_rows])
+                est = sharing_outcomes(make(code), fold_t.get(k)).fit(
+                    Xs[fit_rows], ts[fit_rows], ys[fit_rows]
+                )
+                if isinstance(est, TLearner):
+                    fold_t[k] = est
                 effects[pred_rows] = np.asarray(est.predict(Xs[pred_rows])).reshape(-1, n_effects)
                 if mu is not None:
                     mu[pred_rows] = est.predict_outcomes(Xs[pred_rows])

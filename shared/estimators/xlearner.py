@@ -29,6 +29,12 @@ class XLearner(EffectLearner):
     (clipped to [0.01, 0.99]); ``blend_weights_`` records g per arm. Multi-arm: each arm against
     control. Binary and continuous outcomes. ``predict_outcomes`` returns the stage-1 outcome models
     (a T-learner), which is not the X-learner's effect.
+
+    ``outcome_models``: None fits stage 1 here. A fitted ``TLearner`` with the same arms, fitted on the
+    same rows with the same settings (wrapped in ``sklearn.frozen.FrozenEstimator`` so that ``clone``
+    keeps it fitted), is used as stage 1 instead: the selection and the served average fit a T-learner
+    beside the X-learner on the same rows, and its outcome models are exactly the ones stage 1 would fit
+    (same seed, same validation draws), so fitting them twice would only cost time.
     """
 
     def __init__(
@@ -42,6 +48,7 @@ class XLearner(EffectLearner):
         n_jobs: int = 0,
         random_state: int = 0,
         propensity: str | Mapping[Any, float] = "shares",
+        outcome_models: Any = None,
     ) -> None:
         self.params = params
         self.n_estimators = n_estimators
@@ -52,14 +59,14 @@ class XLearner(EffectLearner):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.propensity = propensity
+        self.outcome_models = outcome_models
 
     def _fit_arms(self, X: np.ndarray, treatment: np.ndarray, y: np.ndarray) -> None:
         check_propensity(self.propensity, self.arms_)
-        rng = np.random.default_rng(self.random_state)
         rows = [treatment == arm for arm in self.arms_]
-        self.outcome_boosters_: list[xgb.Booster] = [
-            self._booster(X[r], y[r], self.outcome_objective, rng) for r in rows
-        ]
+        self.outcome_boosters_: list[xgb.Booster] = self._stage_one(X, y, rows)
+        # Stage 2 draws its validation rows from its own stream, so reusing stage 1 changes nothing.
+        rng = np.random.default_rng([self.random_state, 2])
         control_rows = rows[0]
         effects: list[EffectFunction] = []
         self.blend_weights_: list[float] = []
@@ -83,6 +90,24 @@ class XLearner(EffectLearner):
             self.blend_weights_.append(g)
             effects.append(EffectFunction(boosters=(tau0, tau1), weights=(g, 1.0 - g)))
         self.effect_functions_ = effects
+
+    def _stage_one(self, X: np.ndarray, y: np.ndarray, rows: list[np.ndarray]) -> list[xgb.Booster]:
+        given = self.outcome_models
+        if given is None:
+            rng = np.random.default_rng(self.random_state)
+            return [self._booster(X[r], y[r], self.outcome_objective, rng) for r in rows]
+        fitted = getattr(given, "estimator", given)  # FrozenEstimator keeps the fitted learner here
+        boosters = getattr(fitted, "boosters_", None)
+        if boosters is None or list(getattr(fitted, "arms_", [])) != list(self.arms_):
+            raise ValueError(
+                f"outcome_models: must be a fitted TLearner with arms {self.arms_} (the same rows), "
+                f"got {type(fitted).__name__}"
+            )
+        if boosters[0].num_features() != X.shape[1]:
+            raise ValueError(
+                f"outcome_models: fitted on {boosters[0].num_features()} features, X has {X.shape[1]}"
+            )
+        return list(boosters)
 
     def predict_outcomes(self, X: Any) -> np.ndarray:
         """Stage-1 outcome predictions under every arm, shape (n, n_arms), control first."""

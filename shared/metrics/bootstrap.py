@@ -1,13 +1,17 @@
-"""Bootstrap intervals for the uplift metrics, computed without re-sorting.
+"""Bootstrap intervals for the uplift metrics, computed without re-sorting or re-ordering.
 
 A Poisson(1) weight per user is the bootstrap's resample count in the large-sample limit (the
-"Poisson bootstrap"); with the users sorted once by predicted uplift, each resample's Qini, AUUC and
-uplift@k are weighted cumulative sums, O(n) instead of a sort per resample. The same weights serve
-every model scored on the same users (``paired_weights``), so differences between models get an
-honest paired interval too.
+"Poisson bootstrap"). With the users sorted once by predicted uplift, a resample's Qini, AUUC and
+uplift@k need only weighted sums of (1, t, y·t, y·(1−t)) per block of consecutive users and over the
+top k: one sparse matrix of those sums times the weight matrix gives every resample at once, with no
+per-resample sort and no re-ordering of the weights. The same weights serve every model scored on
+the same users (``paired_weights``), so differences between models get an honest paired interval too.
 
-The point values are the unweighted metrics of ``shared.metrics.uplift``; only the spread comes from
-the resamples.
+Blocks are the runs of tied scores (the curve's own points), so up to MAX_POINTS distinct scores the
+resampled curves are exact; above, consecutive runs are merged into MAX_POINTS blocks cut at distinct
+scores (ties are never split), and the trapezoid between block ends is the only approximation: far
+below the bootstrap's own spread at the sizes where it applies (tested). The point values are the
+unweighted metrics of ``shared.metrics.uplift``; only the spread comes from the resamples.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from shared.metrics.uplift import _check, auuc, qini_auc, uplift_at_k
 
-_CHUNK = 4
+# Points of a resampled curve at most; resamples multiplied by the block sums at a time.
+MAX_POINTS = 4096
+_CHUNK = 16
 
 __all__ = ["MetricInterval", "bootstrap_metrics", "paired_weights", "weighted_qini"]
 
@@ -45,41 +52,72 @@ def paired_weights(n: int, n_boot: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).poisson(1.0, size=(n_boot, n)).astype(np.float32)
 
 
-def _sorted_groups(uplift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _blocks(uplift: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Users in score order (highest first), the block of every sorted position, and the block count."""
     order = np.argsort(-uplift, kind="stable")
     us = uplift[order]
-    ends = np.r_[np.flatnonzero(np.diff(us) != 0), len(us) - 1]
-    return order, ends
+    starts_group = np.r_[True, us[1:] != us[:-1]]
+    group = np.cumsum(starts_group) - 1
+    n_groups = int(group[-1]) + 1
+    if n_groups <= MAX_POINTS:
+        return order, group, n_groups
+    # Cut at the first distinct score at or after each of MAX_POINTS equal-count positions.
+    group_starts = np.flatnonzero(starts_group)
+    targets = np.linspace(0, len(us), MAX_POINTS + 1)[1:-1]
+    cuts = np.unique(np.searchsorted(group_starts, targets))
+    block_of_group = np.searchsorted(cuts, np.arange(n_groups), side="right")
+    return order, block_of_group[group], int(block_of_group[-1]) + 1
+
+
+def _sums(
+    y: np.ndarray, t: np.ndarray, uplift: np.ndarray, w: np.ndarray, tops: tuple[int, ...] = ()
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Per resample (rows of ``w``): cumulative (n, N_t, Y_t, Y_c) at every block end, shape (4, B, G),
+    and for each top size the weighted (n, N_t, Y_t, Y_c) of the top users, shape (4, B)."""
+    order, block, n_blocks = _blocks(uplift)
+    n = len(y)
+    stats = (np.ones(n), t, y * t, y * (1.0 - t))
+    rows = [np.r_[[k * n_blocks + block for k in range(4)]].ravel()]
+    cols = [np.tile(order, 4)]
+    vals = [np.concatenate([s[order] for s in stats])]
+    for j, top in enumerate(tops):
+        base = 4 * n_blocks + 4 * j
+        idx = order[:top]
+        rows.append(np.repeat(base + np.arange(4), top))
+        cols.append(np.tile(idx, 4))
+        vals.append(np.concatenate([s[idx] for s in stats]))
+    m = sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(4 * n_blocks + 4 * len(tops), n),
+    )
+    out = np.vstack([(m @ w[i : i + _CHUNK].T.astype(np.float64)).T for i in range(0, len(w), _CHUNK)])
+    curves = np.cumsum(out[:, : 4 * n_blocks].reshape(len(w), 4, n_blocks), axis=2).transpose(1, 0, 2)
+    top_sums = [out[:, 4 * n_blocks + 4 * j : 4 * n_blocks + 4 * j + 4].T for j in range(len(tops))]
+    return curves, top_sums
 
 
 def _area(n: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Area between each curve (rows) and its random line, per user squared (see uplift._area_over_random)."""
+    """Area between each curve (rows) and its random line, per user squared (see uplift._area_over_random).
+
+    The curves start at (0, 0), which ``n`` and ``v`` leave out: its trapezoid is added here.
+    """
     total = n[:, -1]
-    area = np.trapezoid(v, n, axis=1)
+    area = np.trapezoid(v, n, axis=1) + 0.5 * v[:, 0] * n[:, 0]
     return (area - 0.5 * total * v[:, -1]) / np.maximum(total, 1e-12) ** 2
 
 
-def _curves(y: np.ndarray, t: np.ndarray, order: np.ndarray, ends: np.ndarray, w: np.ndarray) -> Any:
-    ws = w[:, order].astype(np.float64)
-    ys, ts = y[order], t[order]
-    zero = np.zeros((len(w), 1))
-    n = np.hstack([zero, np.cumsum(ws, axis=1)[:, ends]])
-    nt = np.hstack([zero, np.cumsum(ws * ts, axis=1)[:, ends]])
-    yt = np.hstack([zero, np.cumsum(ws * (ys * ts), axis=1)[:, ends]])
-    yc = np.hstack([zero, np.cumsum(ws * (ys * (1 - ts)), axis=1)[:, ends]])
-    return n, nt, n - nt, yt, yc
+def _qini_rows(curves: np.ndarray) -> np.ndarray:
+    n, nt, yt, yc = curves
+    nc = n - nt
+    return _area(n, yt - np.divide(yc * nt, nc, out=np.zeros_like(yc), where=nc > 0))
 
 
 def weighted_qini(y: Any, treatment: Any, uplift: Any, weights: np.ndarray) -> np.ndarray:
-    """Qini coefficient under each row of ``weights`` (shape (B, n)); weights of 1 give ``qini_auc``."""
+    """Qini coefficient under each row of ``weights`` (shape (B, n)); weights of 1 give ``qini_auc``
+    (exactly up to MAX_POINTS distinct scores)."""
     yv, tv, uv = _check(y, treatment, uplift)
-    order, ends = _sorted_groups(uv)
-    w = np.atleast_2d(weights)
-    out = []
-    for start in range(0, len(w), _CHUNK):
-        n, nt, nc, yt, yc = _curves(yv, tv, order, ends, w[start : start + _CHUNK])
-        out.append(_area(n, yt - np.divide(yc * nt, nc, out=np.zeros_like(yc), where=nc > 0)))
-    return np.concatenate(out)
+    curves, _ = _sums(yv, tv, uv, np.atleast_2d(weights))
+    return _qini_rows(curves)
 
 
 def _interval(value: float, samples: np.ndarray, level: float) -> MetricInterval:
@@ -110,30 +148,23 @@ def bootstrap_metrics(
     w = np.atleast_2d(weights)
     if w.shape[1] != len(yv):
         raise ValueError(f"weights: need one column per user ({len(yv)}), got shape {w.shape}")
-    order, ends = _sorted_groups(uv)
-    qs, us = [], []
-    # A few resamples at a time: the cumulative sums stay in cache instead of (B, n) temporaries.
-    for start in range(0, len(w), _CHUNK):
-        n, nt, nc, yt, yc = _curves(yv, tv, order, ends, w[start : start + _CHUNK])
-        qs.append(_area(n, yt - np.divide(yc * nt, nc, out=np.zeros_like(yc), where=nc > 0)))
-        ok = (nt > 0) & (nc > 0)
-        mean_t = np.divide(yt, nt, out=np.zeros_like(yt), where=ok)
-        mean_c = np.divide(yc, nc, out=np.zeros_like(yc), where=ok)
-        us.append(_area(n, np.where(ok, (mean_t - mean_c) * n, 0.0)))
+    tops = tuple(max(1, round(k * len(yv))) for k in ks)
+    curves, top_sums = _sums(yv, tv, uv, w, tops)
+    n, nt, yt, yc = curves
+    nc = n - nt
+    ok = (nt > 0) & (nc > 0)
+    mean_t = np.divide(yt, nt, out=np.zeros_like(yt), where=ok)
+    mean_c = np.divide(yc, nc, out=np.zeros_like(yc), where=ok)
     out = {
-        "qini": _interval(qini_auc(yv, tv, uv), np.concatenate(qs), level),
-        "auuc": _interval(auuc(yv, tv, uv), np.concatenate(us), level),
+        "qini": _interval(qini_auc(yv, tv, uv), _qini_rows(curves), level),
+        "auuc": _interval(auuc(yv, tv, uv), _area(n, np.where(ok, (mean_t - mean_c) * n, 0.0)), level),
     }
-    ws, ys, ts = w[:, order], yv[order], tv[order]
-    for k in ks:
-        top = max(1, round(k * len(yv)))
+    for k, (n_k, nt_k, yt_k, yc_k) in zip(ks, top_sums, strict=True):
         try:
             point = uplift_at_k(yv, tv, uv, k)
         except ValueError:
             continue
-        wt = ws[:, :top] * ts[:top]
-        wc = ws[:, :top] * (1 - ts[:top])
         with np.errstate(invalid="ignore", divide="ignore"):
-            samples = (wt @ ys[:top]) / wt.sum(axis=1) - (wc @ ys[:top]) / wc.sum(axis=1)
+            samples = yt_k / nt_k - yc_k / (n_k - nt_k)
         out[f"uplift_at_{round(k * 100)}pct"] = _interval(point, samples, level)
     return out

@@ -54,3 +54,24 @@ def test_continuous_outcome(test_seed):
     test = continuous_data(5_000, test_seed + 1)
     assert_recovers(model, test, ate_tol=0.5, min_corr=0.85, qini_share=None)
     assert np.abs(model.predict_outcomes(test.X)[:, 0].mean() - 50.0) < 1.0
+
+
+def test_reusing_a_fitted_t_learner_as_stage_one_changes_nothing(test_seed):
+    from sklearn.base import clone
+    from sklearn.frozen import FrozenEstimator
+
+    from shared.estimators import TLearner
+    from shared.estimators.registry import sharing_outcomes
+
+    train = binary_data(6_000, test_seed)
+    t = TLearner(n_estimators=200, n_jobs=2, random_state=test_seed).fit(train.X, train.t, train.y)
+    alone = _fit(train, test_seed)
+    shared = sharing_outcomes(XLearner(n_estimators=200, n_jobs=2, random_state=test_seed), t)
+    # clone keeps the frozen, fitted T-learner: a cloned X-learner reuses it too.
+    reused = clone(shared).fit(train.X, train.t, train.y)
+    assert reused.outcome_boosters_[0] is t.boosters_[0]
+    np.testing.assert_array_equal(reused.predict(train.X), alone.predict(train.X))
+    # A T-learner of other arms (or features) is refused with the parameter's name.
+    other = TLearner(n_estimators=20, n_jobs=2).fit(train.X[:, :3], train.t, train.y)
+    with pytest.raises(ValueError, match="outcome_models"):
+        XLearner(outcome_models=FrozenEstimator(other)).fit(train.X, train.t, train.y)
