@@ -87,7 +87,7 @@ def print_report(report: dict[str, Any]) -> None:
         for name, row in s.get("off_policy", {}).get("policies", {}).items():
             print(
                 f"  DR {name:<11} {row['estimate']:.5f} [{row['low']:.5f}, {row['high']:.5f}] width "
-                f"{row['width']:.5f} truth {row['truth']:.5f} covered {'yes' if row['covered'] else 'NO'}"
+                f"{row['width']:.5f} truth {row['truth']:.5f} covered {'yes' if row['covered'] else 'NO'} (z {row['z']})"
             )
     camp = report.get("campaign", {})
     if "spend" in camp:

