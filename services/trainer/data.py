@@ -31,6 +31,20 @@ UNSEEN_CATEGORY_RULE = (
 
 
 @dataclass
+class LoggedRows:
+    """Rows appended from a serving policy's assignment log (services/trainer/from_log.py).
+
+    ``mask`` is True on the logged rows; ``propensity`` is, for every row of the combined frame, the known
+    P(treatment arm | x): the design share on experiment rows, the logged (clipped) probability on
+    logged rows. ``report`` is what the manifest and evaluation.json record about the log.
+    """
+
+    mask: np.ndarray
+    propensity: np.ndarray
+    report: dict[str, Any]
+
+
+@dataclass
 class TrainingData:
     frame: pd.DataFrame
     features: list[str]
@@ -49,6 +63,8 @@ class TrainingData:
     # The design's assignment probability per arm when known (the generator's); None means the
     # observed arm shares stand in for it, as in any randomized experiment.
     propensity: dict[Any, float] | None = None
+    # Rows from an assignment log appended to the experiment (`uplift train --log`), else None.
+    logged: LoggedRows | None = None
 
     @property
     def has_truth(self) -> bool:

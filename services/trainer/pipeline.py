@@ -21,6 +21,7 @@ from services.trainer.evaluate import evaluate_arm, evaluate_segments
 from services.trainer.export import write_uplift
 from services.trainer.leakage import find_leaks
 from services.trainer.learning import Learned, learn, outcome_kind_of
+from services.trainer.log_learning import logged_learner
 from services.trainer.observational import ASSUMPTIONS, observational_analysis
 from services.trainer.plots import qini_plot, uplift_plot
 from services.trainer.settings import TrainerSettings
@@ -145,6 +146,9 @@ def train(
             test = split_mask(len(frame), settings.test_fraction, data.seed)
         else:
             test = np.ones(len(frame), dtype=bool)
+        if data.logged is not None:
+            # Held-out scores (Qini, verdict, segments) assume randomized rows: only the experiment's.
+            test &= ~data.logged.mask
     outcome_kind = outcome_kind_of(y, data.outcome_kind)
     warnings = [w.message() for w in find_leaks(frame, data.features, data.outcome, outcome_kind)]
     for message in warnings:
@@ -155,7 +159,8 @@ def train(
             observed = observational_analysis(data, X, t, y, outcome_kind, settings)
         train_rows &= observed.keep
         test &= observed.keep
-    learned = prefitted.learned if prefitted is not None else learn(
+    fit = learn if data.logged is None else logged_learner(data.logged, train_rows)
+    learned = prefitted.learned if prefitted is not None else fit(
         X[train_rows], t[train_rows], y[train_rows], control=data.control, outcome_kind=outcome_kind,
         settings=settings, seed=data.seed, propensity="estimate" if observational else data.propensity,
         step=timer.step, report=timer.report,
@@ -184,6 +189,8 @@ def train(
             metrics["observational"] = observed.report
         if prefitted is not None:
             metrics["training"] = prefitted.report
+        if data.logged is not None:
+            metrics["log"] = data.logged.report
         priors = _bandit_priors(mu, segment_labels(effects, lower, upper), model, y[test], t[test])
     ranker_result = None
     if data.catalog is not None and data.impressions is not None:

@@ -14,6 +14,8 @@ from typing import Any, Literal, Self, cast
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from shared.estimators.weights import RowWeights, check_row_weights
+
 OutcomeKind = Literal["binary", "continuous"]
 
 
@@ -37,7 +39,17 @@ class MetaLearner(BaseEstimator, ABC):
     arms_: list[Any]
     outcome_kind_: OutcomeKind
 
-    def fit(self, X: Any, treatment: Any, y: Any) -> Self:
+    def fit(
+        self, X: Any, treatment: Any, y: Any, *, propensity: Any = None, sample_weight: Any = None
+    ) -> Self:
+        """Fit on rows (X, treatment, y).
+
+        ``propensity`` (two arms only): per row, the known probability e(x_i) that the row gets the
+        treatment arm, e.g. the design share for experiment rows and the logged probability for rows a
+        serving policy assigned. Outcome models are then fitted with inverse-propensity weights and
+        learners that use a propensity take these values (see ``shared.estimators.weights``).
+        ``sample_weight``: per-row weights multiplying every loss, scikit-learn's usual meaning.
+        """
         Xm = _as_matrix(X)
         t = np.asarray(treatment)
         yv = np.asarray(y, dtype=np.float64)
@@ -56,8 +68,19 @@ class MetaLearner(BaseEstimator, ABC):
             raise ValueError(f"treatment: needs at least two arms, got only {arms}")
         self.arms_ = [self.control] + [a for a in arms if a != self.control]
         self.outcome_kind_ = self._outcome_kind(yv)
-        self._fit_arms(Xm, t, yv)
+        # Handed to _fit_arms through the instance so subclasses keep the (X, treatment, y) signature;
+        # removed after the fit so a fitted learner does not hold a copy of its training rows.
+        self._row_weights = check_row_weights(propensity, sample_weight, len(Xm), len(arms))
+        try:
+            self._fit_arms(Xm, t, yv)
+        finally:
+            del self._row_weights
         return self
+
+    @property
+    def row_weights(self) -> RowWeights:
+        """The per-row weights of the fit in progress (none outside ``fit``)."""
+        return getattr(self, "_row_weights", None) or RowWeights(None, None)
 
     def _outcome_kind(self, y: np.ndarray) -> OutcomeKind:
         requested = getattr(self, "outcome", "auto")

@@ -61,17 +61,25 @@ class ClassTransformation(EffectLearner):
         rng = np.random.default_rng(self.random_state)
         arm = self.arms_[1]
         treated = (treatment == arm).astype(np.float64)
-        e = pair_propensity(
-            self.propensity,
-            X,
-            treated,
-            arm,
-            self.control,
-            folds=fold_ids(len(X), PROPENSITY_FOLDS, rng),
-            fit_classifier=lambda Xf, tf: self._booster(Xf, tf, "binary", rng),
-        )
-        self.propensity_clipped_ = [clipped_share(e) if self.propensity == "estimate" else 0.0]
+        known = self.row_weights
+        e = known.pair_propensity(np.ones(len(X), dtype=bool))
+        if e is None:
+            e = pair_propensity(
+                self.propensity,
+                X,
+                treated,
+                arm,
+                self.control,
+                folds=fold_ids(len(X), PROPENSITY_FOLDS, rng),
+                fit_classifier=lambda Xf, tf: self._booster(Xf, tf, "binary", rng),
+            )
+        estimated = self.propensity == "estimate" and known.propensity is None
+        self.propensity_clipped_ = [clipped_share(e) if estimated else 0.0]
         z = treated * y + (1.0 - treated) * (1.0 - y)
+        # With known per-row e this is exact at every x: both arms carry half the weight there.
         weight = np.where(treated == 1.0, 0.5 / e, 0.5 / (1.0 - e))
-        booster = self._booster(X, z, "regression", rng, sample_weight=weight)
+        base = known.base()
+        booster = self._booster(
+            X, z, "regression", rng, sample_weight=weight if base is None else weight * base
+        )
         self.effect_functions_ = [EffectFunction(boosters=(booster,), weights=(2.0,), offset=-1.0)]

@@ -73,6 +73,10 @@ class DRLearner(EffectLearner):
         check_n_folds(self.n_folds)
         rng = np.random.default_rng(self.random_state)
         folds = fold_ids(len(X), self.n_folds, rng)
+        known = self.row_weights
+        # Known propensities: each arm's outcome model is inverse-propensity weighted (it then describes
+        # the whole population) and the pseudo-outcome divides by the known e instead of a share.
+        weight = known.outcome_weights(treatment, self.arms_)
         mu = np.column_stack(
             [
                 cross_predict(
@@ -82,6 +86,10 @@ class DRLearner(EffectLearner):
                     lambda Xf, yf: self._booster(Xf, yf, self.outcome_objective, rng),
                     train_mask=treatment == arm,
                     what=f"the outcome model of arm {arm!r}",
+                    sample_weight=weight,
+                    fit_weighted=None
+                    if weight is None
+                    else lambda Xf, yf, wf: self._booster(Xf, yf, self.outcome_objective, rng, wf),
                 )
                 for arm in self.arms_
             ]
@@ -91,18 +99,20 @@ class DRLearner(EffectLearner):
         for k, arm in enumerate(self.treatment_arms, start=1):
             pair = (treatment == arm) | (treatment == self.control)
             treated = (treatment[pair] == arm).astype(np.float64)
-            e = pair_propensity(
-                self.propensity,
-                X[pair],
-                treated,
-                arm,
-                self.control,
-                folds=folds[pair],
-                fit_classifier=lambda Xf, tf: self._booster(Xf, tf, "binary", rng),
-            )
-            self.propensity_clipped_.append(clipped_share(e) if self.propensity == "estimate" else 0.0)
+            e = known.pair_propensity(pair)
+            if e is None:
+                e = pair_propensity(
+                    self.propensity,
+                    X[pair],
+                    treated,
+                    arm,
+                    self.control,
+                    folds=folds[pair],
+                    fit_classifier=lambda Xf, tf: self._booster(Xf, tf, "binary", rng),
+                )
+            estimated = self.propensity == "estimate" and known.propensity is None
+            self.propensity_clipped_.append(clipped_share(e) if estimated else 0.0)
             phi = dr_pseudo_outcomes(y[pair], treated, mu[pair, 0], mu[pair, k], e)
-            effects.append(
-                EffectFunction(boosters=(self._booster(X[pair], phi, "regression", rng),), weights=(1.0,))
-            )
+            final = self._booster(X[pair], phi, "regression", rng, sample_weight=known.base(pair))
+            effects.append(EffectFunction(boosters=(final,), weights=(1.0,)))
         self.effect_functions_ = effects

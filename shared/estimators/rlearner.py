@@ -56,30 +56,42 @@ class RLearner(EffectLearner):
         rng = np.random.default_rng(self.random_state)
         effects: list[EffectFunction] = []
         self.propensity_clipped_: list[float] = []
+        known = self.row_weights
         for arm in self.treatment_arms:
             pair = (treatment == arm) | (treatment == self.control)
             Xp, yp = X[pair], y[pair]
             treated = (treatment[pair] == arm).astype(np.float64)
             folds = fold_ids(len(Xp), self.n_folds, rng)
+            base = known.base(pair)
+            # m(x) = E[y | x] is the outcome under the data's own assignment, so it is NOT
+            # inverse-propensity weighted; known propensities replace e(x) in the residual T - e.
             m = cross_predict(
                 Xp,
                 yp,
                 folds,
                 lambda Xf, yf: self._booster(Xf, yf, self.outcome_objective, rng),
                 what=f"the outcome model of the ({arm!r}, control) rows",
+                sample_weight=base,
+                fit_weighted=None
+                if base is None
+                else lambda Xf, yf, wf: self._booster(Xf, yf, self.outcome_objective, rng, wf),
             )
-            e = pair_propensity(
-                self.propensity,
-                Xp,
-                treated,
-                arm,
-                self.control,
-                folds=folds,
-                fit_classifier=lambda Xf, tf: self._booster(Xf, tf, "binary", rng),
-            )
-            self.propensity_clipped_.append(clipped_share(e) if self.propensity == "estimate" else 0.0)
+            e = known.pair_propensity(pair)
+            if e is None:
+                e = pair_propensity(
+                    self.propensity,
+                    Xp,
+                    treated,
+                    arm,
+                    self.control,
+                    folds=folds,
+                    fit_classifier=lambda Xf, tf: self._booster(Xf, tf, "binary", rng),
+                )
+            estimated = self.propensity == "estimate" and known.propensity is None
+            self.propensity_clipped_.append(clipped_share(e) if estimated else 0.0)
             residual_t = treated - e
             target = (yp - m) / residual_t
-            booster = self._booster(Xp, target, "regression", rng, sample_weight=residual_t**2)
+            weight = residual_t**2 if base is None else residual_t**2 * base
+            booster = self._booster(Xp, target, "regression", rng, sample_weight=weight)
             effects.append(EffectFunction(boosters=(booster,), weights=(1.0,)))
         self.effect_functions_ = effects

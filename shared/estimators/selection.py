@@ -13,9 +13,10 @@ outcome predictions. It is recorded, not used to choose: it judges calibration, 
 the ordering that targeting uses.
 
 Learners whose out-of-fold Qini is within one paired bootstrap sd of the best cannot be told apart
-by this data: choosing the top one among them would choose noise. Their average (equal weights) is
-scored the same way and chosen unless it scores more than one paired sd below the best alone; a
-single learner is chosen when it is clearly ahead. The held-out split is never seen here.
+by this data: choosing the top one among them would choose noise. Their average (equal weights; the
+MAX_ENSEMBLE best of them out of fold when more are tied) is scored the same way and chosen unless it
+scores more than one paired sd below the best alone; a single learner is chosen when it is clearly
+ahead. The held-out split is never seen here.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ from shared.estimators.tlearner import TLearner
 from shared.metrics.bootstrap import paired_weights, weighted_qini
 
 MIN_ROWS_PER_FOLD = 50
+# Most learners averaged: a compute budget, not a statistical constant. Every member is fitted again on
+# all training rows and once more for the placebo refit, and the variance an average removes falls off
+# quickly with its size (tied learners' errors are strongly correlated).
+MAX_ENSEMBLE = 3
 
 
 class SelectionError(ValueError):
@@ -256,6 +261,8 @@ def select_learner(
         if (best.qini or 0.0) - (c.qini or 0.0)
         <= float((samples[best.learner] - samples[c.learner])[1:].std(ddof=1))
     ]
+    n_tied = len(tied)
+    tied = tied[:MAX_ENSEMBLE]
     ensembles = []
     if len(tied) >= 2:
         avg = np.mean([oof[m] for m in tied], axis=0)
@@ -286,6 +293,9 @@ def select_learner(
     else:
         why = (
             f"{', '.join(tied)} are within one paired sd of the best out of fold, so their average is served"
+            if n_tied == len(tied)
+            else f"{n_tied} learners are within one paired sd of the best out of fold; the average of the "
+            f"{len(tied)} best of them ({', '.join(tied)}) is served"
         )
     reason = f"{why}: Qini {winner.qini:.5f} ± {winner.qini_sd:.5f} (bootstrap sd)"
     if winner.qini_minus_t is not None and winner.learner != "t":

@@ -52,8 +52,10 @@ class SLearner(EffectLearner):
     def _fit_arms(self, X: np.ndarray, treatment: np.ndarray, y: np.ndarray) -> None:
         rng = np.random.default_rng(self.random_state)
         indicators = np.column_stack([treatment == a for a in self.treatment_arms])
+        # Inverse-propensity weights (when known) balance the arms at every x, as in a randomized test.
+        weight = self.row_weights.outcome_weights(treatment, self.arms_)
         self.outcome_booster_: xgb.Booster = self._booster(
-            self._with_arm(X, indicators), y, self.outcome_objective, rng
+            self._with_arm(X, indicators), y, self.outcome_objective, rng, sample_weight=weight
         )
         mu = self._outcomes(X)
         effects: list[EffectFunction] = []
@@ -63,7 +65,12 @@ class SLearner(EffectLearner):
             # The target is noise-free, so validation error keeps falling by ever smaller steps: stop
             # once a round gains less than DISTILL_TOLERANCE of the target's spread.
             booster = self._booster(
-                X, target, "regression", rng, min_delta=DISTILL_TOLERANCE * float(target.std())
+                X,
+                target,
+                "regression",
+                rng,
+                sample_weight=self.row_weights.base(),
+                min_delta=DISTILL_TOLERANCE * float(target.std()),
             )
             effect = EffectFunction(boosters=(booster,), weights=(1.0,))
             self.distillation_rmse_.append(float(np.sqrt(np.mean((effect.predict(X) - target) ** 2))))

@@ -45,11 +45,15 @@ class TLearner(MetaLearner):
         objective = objective_for(self.outcome_kind_)
         self.boosters_: list[xgb.Booster] = []
         self.best_iterations_: list[int] = []
+        # Inverse-propensity weights when propensities are known: each arm's model is then an estimate
+        # over the whole population, not over the users a policy happened to send to that arm.
+        weight = self.row_weights.outcome_weights(treatment, self.arms_)
         for arm in self.arms_:
             idx = np.flatnonzero(treatment == arm)
             booster = fit_booster(
                 X[idx],
                 y[idx],
+                sample_weight=None if weight is None else weight[idx],
                 objective=objective,
                 params=self.params,
                 n_estimators=self.n_estimators,

@@ -42,8 +42,13 @@ def fit_members(
     seed: int = 0,
     n_estimators: int = 400,
     n_jobs: int = 0,
+    propensity: np.ndarray | None = None,
 ) -> list[list[xgb.Booster]]:
-    """``n_members`` regression boosters per treatment arm; ``mu`` holds cross-fitted outcomes (n, arms)."""
+    """``n_members`` regression boosters per treatment arm; ``mu`` holds cross-fitted outcomes (n, arms).
+
+    ``propensity``: the known P(treatment | x) per row (two arms; e.g. logged by a serving policy); by
+    default the arm's share of its (arm, control) rows, the design of a randomized experiment.
+    """
     if n_members < 2:
         raise ValueError(f"n_members: needs at least 2 members for a spread, got {n_members}")
     rng = np.random.default_rng(seed)
@@ -51,9 +56,8 @@ def fit_members(
     for k, arm in enumerate(arms[1:], start=1):
         rows = np.flatnonzero((treatment == arm) | (treatment == arms[0]))
         treated = (treatment[rows] == arm).astype(np.float64)
-        phi = dr_pseudo_outcomes(
-            y[rows], treated, mu[rows, 0], mu[rows, k], np.full(len(rows), treated.mean())
-        )
+        e = np.full(len(rows), treated.mean()) if propensity is None else propensity[rows]
+        phi = dr_pseudo_outcomes(y[rows], treated, mu[rows, 0], mu[rows, k], e)
         members = []
         for _ in range(n_members):
             half = rng.random(len(rows)) < 0.5

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -26,15 +26,17 @@ class XLearner(EffectLearner):
     ``effect_functions_[k]`` is (tau0, tau1) with weights (g, 1 - g). g is a constant so that the
     effect stays a weighted sum of boosters: the design share ("shares", the default), the design
     probability (mapping), or with "estimate" the mean of a cross-fitted propensity classifier
-    (clipped to [0.01, 0.99]); ``blend_weights_`` records g per arm. Multi-arm: each arm against
-    control. Binary and continuous outcomes. ``predict_outcomes`` returns the stage-1 outcome models
-    (a T-learner), which is not the X-learner's effect.
+    (clipped to [0.01, 0.99]), or with per-row ``propensity`` given to ``fit`` the mean of those (and
+    both stages then use inverse-propensity weights); ``blend_weights_`` records g per arm. Multi-arm:
+    each arm against control. Binary and continuous outcomes. ``predict_outcomes`` returns the
+    stage-1 outcome models (a T-learner), which is not the X-learner's effect.
 
     ``outcome_models``: None fits stage 1 here. A fitted ``TLearner`` with the same arms, fitted on the
-    same rows with the same settings (wrapped in ``sklearn.frozen.FrozenEstimator`` so that ``clone``
-    keeps it fitted), is used as stage 1 instead: the selection and the served average fit a T-learner
-    beside the X-learner on the same rows, and its outcome models are exactly the ones stage 1 would fit
-    (same seed, same validation draws), so fitting them twice would only cost time.
+    same rows with the same settings and the same fit ``propensity``/``sample_weight`` (wrapped in
+    ``sklearn.frozen.FrozenEstimator`` so that ``clone`` keeps it fitted), is used as stage 1 instead:
+    the selection and the served average fit a T-learner beside the X-learner on the same rows, and its
+    outcome models are exactly the ones stage 1 would fit (same seed, same validation draws), so fitting
+    them twice would only cost time.
     """
 
     def __init__(
@@ -64,7 +66,15 @@ class XLearner(EffectLearner):
     def _fit_arms(self, X: np.ndarray, treatment: np.ndarray, y: np.ndarray) -> None:
         check_propensity(self.propensity, self.arms_)
         rows = [treatment == arm for arm in self.arms_]
-        self.outcome_boosters_: list[xgb.Booster] = self._stage_one(X, y, rows)
+        # Known propensities: inverse-propensity weights in both stages, so every model describes the
+        # whole population; the blend weight g is their mean instead of the design share.
+        known = self.row_weights
+        weight = known.outcome_weights(treatment, self.arms_)
+
+        def w(r: np.ndarray) -> np.ndarray | None:
+            return None if weight is None else weight[r]
+
+        self.outcome_boosters_: list[xgb.Booster] = self._stage_one(X, y, rows, w)
         # Stage 2 draws its validation rows from its own stream, so reusing stage 1 changes nothing.
         rng = np.random.default_rng([self.random_state, 2])
         control_rows = rows[0]
@@ -74,28 +84,40 @@ class XLearner(EffectLearner):
             arm_rows = rows[k]
             d1 = y[arm_rows] - self.outcome_boosters_[0].inplace_predict(X[arm_rows])
             d0 = self.outcome_boosters_[k].inplace_predict(X[control_rows]) - y[control_rows]
-            tau1 = self._booster(X[arm_rows], d1, "regression", rng)
-            tau0 = self._booster(X[control_rows], d0, "regression", rng)
+            tau1 = self._booster(X[arm_rows], d1, "regression", rng, sample_weight=w(arm_rows))
+            tau0 = self._booster(X[control_rows], d0, "regression", rng, sample_weight=w(control_rows))
             pair = arm_rows | control_rows
-            e = pair_propensity(
-                self.propensity,
-                X[pair],
-                arm_rows[pair],
-                arm,
-                self.control,
-                folds=fold_ids(int(pair.sum()), PROPENSITY_FOLDS, rng),
-                fit_classifier=lambda Xf, tf: self._booster(Xf, tf, "binary", rng),
-            )
-            g = float(e.mean())
+            e = known.pair_propensity(pair)
+            if e is None:
+                e = pair_propensity(
+                    self.propensity,
+                    X[pair],
+                    arm_rows[pair],
+                    arm,
+                    self.control,
+                    folds=fold_ids(int(pair.sum()), PROPENSITY_FOLDS, rng),
+                    fit_classifier=lambda Xf, tf: self._booster(Xf, tf, "binary", rng),
+                )
+            g = float(np.average(e, weights=known.base(pair)))
             self.blend_weights_.append(g)
             effects.append(EffectFunction(boosters=(tau0, tau1), weights=(g, 1.0 - g)))
         self.effect_functions_ = effects
 
-    def _stage_one(self, X: np.ndarray, y: np.ndarray, rows: list[np.ndarray]) -> list[xgb.Booster]:
+    def _stage_one(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        rows: list[np.ndarray],
+        weight: Callable[[np.ndarray], np.ndarray | None],
+    ) -> list[xgb.Booster]:
+        """Stage-1 boosters: fitted here (with the fit's outcome weights), or a given T-learner's, which
+        must have been fitted on the same rows with the same ``propensity``/``sample_weight``."""
         given = self.outcome_models
         if given is None:
             rng = np.random.default_rng(self.random_state)
-            return [self._booster(X[r], y[r], self.outcome_objective, rng) for r in rows]
+            return [
+                self._booster(X[r], y[r], self.outcome_objective, rng, sample_weight=weight(r)) for r in rows
+            ]
         fitted = getattr(given, "estimator", given)  # FrozenEstimator keeps the fitted learner here
         boosters = getattr(fitted, "boosters_", None)
         if boosters is None or list(getattr(fitted, "arms_", [])) != list(self.arms_):

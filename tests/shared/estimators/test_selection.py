@@ -85,3 +85,17 @@ def test_folds_are_stratified_and_small_arms_refused() -> None:
         check_folds(t, 3)
     with pytest.raises(SelectionError, match="--folds: needs at least 2"):
         check_folds(t, 1)
+
+
+def test_a_tie_of_many_averages_only_the_best_few() -> None:
+    """Five learners that cannot be told apart: the served average holds MAX_ENSEMBLE of them, and the
+    reason says how many were tied."""
+    from shared.estimators.selection import MAX_ENSEMBLE
+
+    X, t, y, _ = _data()
+    copies = [f"oracle{i}" for i in range(5)]
+    sel = select_learner(
+        X, t, y, control=0, candidates=copies, make=lambda code: _Fixed(column=3), n_boot=30, seed=1
+    )
+    assert len(sel.chosen) == MAX_ENSEMBLE and set(sel.chosen) <= set(copies)
+    assert "5 learners are within one paired sd" in sel.reason
