@@ -59,7 +59,9 @@ def _args() -> argparse.Namespace:
     parser.add_argument(
         "--bootstrap", type=int, default=None, help="bootstrap resamples of the OPE intervals"
     )
-    parser.add_argument("--skip", default="", help="comma-separated scenarios not to run: campaign, drift")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated scenarios not to run: stationary, campaign, drift"
+    )
     parser.add_argument(
         "--quick", action="store_true", help="a small run: 2000 users, 12k training rows, T-learner"
     )
@@ -84,9 +86,9 @@ def _args() -> argparse.Namespace:
         parser.error(f"--seed: must be >= 0, got {args.seed}")
     if args.models is not None and not args.models.is_dir():
         parser.error(f"--models: {args.models} is not a folder")
-    unknown = {s for s in args.skip.split(",") if s} - {"campaign", "drift"}
+    unknown = {s for s in args.skip.split(",") if s} - {"stationary", "campaign", "drift"}
     if unknown:
-        parser.error(f"--skip: unknown scenario {sorted(unknown)[0]!r} (campaign, drift)")
+        parser.error(f"--skip: unknown scenario {sorted(unknown)[0]!r} (stationary, campaign, drift)")
     return args
 
 
@@ -144,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         stream = make_stream(fresh_users(args.users, args.seed + 1), bundle.schema.names, args.seed + 1, "s")
         ope = {"seed": args.seed, "n_bootstrap": args.bootstrap}
         report["stationary"] = []
-        for k, setting in enumerate(settings):
+        for k, setting in enumerate([] if "stationary" in skip else settings):
             print(
                 f"setting {k + 1}: value {setting['value_per_conversion']}, cost {setting['cost_per_treatment']}"
             )
