@@ -11,6 +11,7 @@ from services.api.metrics import ObserveAndLimit
 from services.api.routes import (
     admin,
     bandit,
+    campaigns,
     experiments,
     feedback,
     health,
@@ -42,6 +43,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     openapi_features.install(app)
     for r in (predict, optimize, recommend, feedback, bandit, model, health, admin, metrics, experiments):
         app.include_router(r.router)
+    app.include_router(campaigns.router)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])
     app.add_middleware(

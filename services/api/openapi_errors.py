@@ -36,7 +36,7 @@ class NotReady(BaseModel):
 # Routes that answer from the loaded model (503 while none is) and that call the bandit store
 # (503 with Retry-After while it is out or too slow).
 _NEEDS_MODEL = ("/predict", "/optimize", "/recommend", "/bandit", "/model")
-_NEEDS_STORE = ("/optimize", "/feedback", "/bandit")
+_NEEDS_STORE = ("/optimize", "/feedback", "/bandit", "/campaigns")
 # Answers particular to one operation.
 _OWN: dict[tuple[str, str], dict[int, str]] = {
     ("/feedback", "post"): {
@@ -48,7 +48,11 @@ _OWN: dict[tuple[str, str], dict[int, str]] = {
     },
     ("/recommend", "post"): {409: "The serving model version has no ranker."},
     ("/predict", "post"): {413: "More users than max_batch, or a body over max_body_bytes."},
-    ("/optimize", "post"): {413: "More users than max_batch, or a body over max_body_bytes."},
+    ("/optimize", "post"): {
+        413: "More users than max_batch, or a body over max_body_bytes.",
+        404: "No campaign has this campaign_id.",
+        409: "The campaign was closed or has passed its ends_at.",
+    },
 }
 _REF = "#/components/schemas/{model}"
 

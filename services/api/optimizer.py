@@ -8,6 +8,7 @@ would have got on its own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import secrets
@@ -21,6 +22,8 @@ import orjson
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from services.api import campaign_gate
+from services.api.campaign_gate import Grant
 from services.api.metrics import ASSIGNMENTS, OPTIMIZE_BATCH
 from services.api.schemas import OptimizeRequest, Policy
 from services.api.scoring import Scores, score_jobs, top_items
@@ -28,6 +31,7 @@ from services.api.state import AppState, LoadedModel
 from shared.bandit import Assignment, BetaPosterior, ThompsonArms, new_assignment_ids, thompson_arms
 from shared.bundle import ModelBundle
 from shared.policy import totals
+from shared.schema import SchemaError
 
 log = logging.getLogger("uplift.api")
 
@@ -56,15 +60,27 @@ async def answer(
     if counts is None:
         counts = await state.guard.call(store.counts, "counts")
     top_k = state.settings.top_k
+    grants = await _campaign_grants(state, jobs)
 
     def decide_all() -> list[tuple[dict[str, Any], list[Assignment]] | Exception]:
-        return [_decide_alone(job, s, counts, top_k) for job, s in score_jobs(jobs)]
+        return [
+            g if isinstance(g, Exception) else _decide_alone(job, s, counts, top_k, g)
+            for (job, s), g in zip(score_jobs(jobs), grants, strict=True)
+        ]
 
-    decided = decide_all() if inline else await run_in_threadpool(decide_all)
-    records = [r for d in decided if not isinstance(d, Exception) for r in d[1]]
-    if records:
-        # Persisted before any answer leaves, so feedback for any returned id is always found.
-        await state.guard.call(lambda: store.record_assignments(records), "record_assignments", writes=True)
+    decided: list[tuple[dict[str, Any], list[Assignment]] | Exception] = []
+    try:
+        decided = decide_all() if inline else await run_in_threadpool(decide_all)
+        records = [r for d in decided if not isinstance(d, Exception) for r in d[1]]
+        if records:
+            # Persisted before any answer leaves, so feedback for any returned id is always found.
+            await state.guard.call(
+                lambda: store.record_assignments(records), "record_assignments", writes=True
+            )
+    except BaseException:
+        await _settle_campaigns(state, jobs, grants, [])  # nothing was answered: every unit goes back
+        raise
+    await _settle_campaigns(state, jobs, grants, decided)
     for r in records:
         ASSIGNMENTS.labels(r.context, r.arm).inc()
     OPTIMIZE_BATCH.observe(len(jobs))
@@ -77,17 +93,27 @@ async def answer(
 
 
 def _decide_alone(
-    job: OptimizeJob, s: Scores, counts: dict[tuple[str, str], tuple[int, int]], default_top_k: int
+    job: OptimizeJob,
+    s: Scores,
+    counts: dict[tuple[str, str], tuple[int, int]],
+    default_top_k: int,
+    grant: Grant | None = None,
 ) -> tuple[dict[str, Any], list[Assignment]] | Exception:
     try:
-        return _decide(job, s, counts, default_top_k)
+        if grant is None:
+            return _decide(job, s, counts, default_top_k)
+        return _decide(job, s, counts, default_top_k, grant)
     except Exception as exc:  # this request's own failure: the batch's other requests go on
         log.exception("an /optimize request failed while deciding (its batch was not affected)")
         return exc
 
 
 def _decide(
-    job: OptimizeJob, s: Scores, counts: dict[tuple[str, str], tuple[int, int]], default_top_k: int
+    job: OptimizeJob,
+    s: Scores,
+    counts: dict[tuple[str, str], tuple[int, int]],
+    default_top_k: int,
+    grant: Grant | None = None,
 ) -> tuple[dict[str, Any], list[Assignment]]:
     """One request's answer (as plain JSON data) and the assignments to persist before sending it.
 
@@ -95,7 +121,9 @@ def _decide(
     thread pool), and a dozen numpy calls on one-element arrays cost more than the decisions.
     """
     body, model = job.body, job.model
-    bundle, pol = model.bundle, body.policy
+    bundle = model.bundle
+    pol = _campaign_policy(body.policy, grant) if grant is not None else body.policy
+    assert pol is not None  # _campaign_grants refused a request with neither
     seed = pol.seed if pol.seed is not None else secrets.randbits(63)
     # Generator(PCG64(seed)) is default_rng(seed), without the dispatch (~15 µs of a one-user call).
     rng = np.random.Generator(np.random.PCG64(seed))
@@ -103,7 +131,10 @@ def _decide(
     segments = s.segments.tolist()
     picked, props = _thompson(model, segments, counts, pol, rng)
     arm_effect = [e[max(c - 1, 0)] for e, c in zip(effects, picked, strict=True)]
-    _apply_budget(picked, props, arm_effect, pol)
+    if grant is None:
+        _apply_budget(picked, props, arm_effect, pol)
+    else:
+        _campaign_terms(model, segments, counts, pol, picked, props, grant, rng)
     treated = [i for i, c in enumerate(picked) if c > 0]
     items = _items(bundle, s.X, treated, pol.top_k or default_top_k)
     now = time.time()
@@ -225,3 +256,87 @@ def _items(bundle: ModelBundle, X: np.ndarray, treated: list[int], top_k: int) -
         for i, ranked in zip(treated, top_items(bundle, X[treated], top_k), strict=True):
             out[i] = ranked
     return out
+
+
+# --- campaigns (services.api.campaign_gate): reserve before deciding, pace, cap, settle after ---
+
+
+async def _campaign_grants(state: AppState, jobs: Sequence[OptimizeJob]) -> list[Grant | Exception | None]:
+    """Per job: its campaign's grant, None without a campaign, or the exception that is its answer."""
+
+    async def one(job: OptimizeJob) -> Grant | None:
+        if job.body.campaign_id is None:
+            if job.body.policy is None:
+                raise SchemaError("policy", "required unless campaign_id is given")
+            return None
+        return await campaign_gate.reserve(state, job.body.campaign_id, len(job.body.users))
+
+    got = await asyncio.gather(*(one(j) for j in jobs), return_exceptions=True)
+    for g in got:
+        if isinstance(g, BaseException) and not isinstance(g, Exception):
+            raise g
+    return got  # type: ignore[return-value]  # BaseExceptions re-raised just above
+
+
+async def _settle_campaigns(
+    state: AppState,
+    jobs: Sequence[OptimizeJob],
+    grants: Sequence[Grant | Exception | None],
+    decided: Sequence[tuple[dict[str, Any], list[Assignment]] | Exception],
+) -> None:
+    """Spend what each answered request treated; give back the rest (the gate retries a failed one)."""
+    for i, (job, grant) in enumerate(zip(jobs, grants, strict=True)):
+        if not isinstance(grant, Grant):
+            continue
+        d = decided[i] if i < len(decided) else None
+        treated, users = 0, 0
+        if d is not None and not isinstance(d, Exception):
+            control = job.model.bundle.arms[0]
+            treated = sum(1 for x in d[0]["decisions"] if x["arm"] != control)
+            users = len(d[0]["decisions"])
+        await campaign_gate.settle(state, grant, treated, users)
+
+
+def _campaign_policy(given: Policy | None, grant: Grant) -> Policy:
+    """The campaign's value and cost, its grant as the budget; seed and top_k from the request."""
+    return Policy.model_construct(
+        budget=grant.units * grant.cost_per_treatment,
+        cost_per_treatment=grant.cost_per_treatment,
+        value_per_conversion=grant.value_per_conversion,
+        seed=None if given is None else given.seed,
+        top_k=None if given is None else given.top_k,
+    )
+
+
+def _campaign_terms(
+    model: LoadedModel,
+    segments: list[str],
+    counts: dict[tuple[str, str], tuple[int, int]],
+    pol: Policy,
+    picked: list[int],
+    props: list[float],
+    grant: Grant,
+    rng: np.random.Generator,
+) -> None:
+    """Pacing, then the grant's cap, with each user's propensity kept exact.
+
+    Pacing moves a share ``throttle`` of every user's treatment probability to control: a user
+    the draw treated stays treated with probability 1 − θ (propensity × (1 − θ)); control's
+    probability becomes p0 + θ(1 − p0). One uniform is drawn per user whatever the arm, so the
+    seed fixes every outcome. Then users past the grant's units, in order, get control.
+    """
+    theta = grant.throttle
+    if theta > 0:
+        for i, (seg, u) in enumerate(zip(segments, rng.random(len(picked)).tolist(), strict=True)):
+            p0 = float(_arms(model, seg, counts, pol).probabilities[0])
+            if picked[i] > 0 and u >= theta:
+                props[i] *= 1.0 - theta
+            else:
+                picked[i], props[i] = 0, p0 + theta * (1.0 - p0)
+    left = grant.units
+    for i, c in enumerate(picked):
+        if c > 0:
+            if left > 0:
+                left -= 1
+            else:
+                picked[i], props[i] = 0, 1.0

@@ -83,7 +83,14 @@ class Policy(Strict):
         allow_inf_nan=False,
         description="Most that may be spent on treatments in this request.",
     )
-    cost_per_treatment: float = Field(ge=0, le=MAX_MONEY, allow_inf_nan=False, description=f"{COST_RULE}.")
+    cost_per_treatment: float = Field(
+        ge=0,
+        le=MAX_MONEY,
+        allow_inf_nan=False,
+        description=f"{COST_RULE}.",
+        # The schema states the gap the validator below refuses, so a schema-valid cost is accepted.
+        json_schema_extra={"not": {"exclusiveMinimum": 0, "exclusiveMaximum": MIN_COST}},
+    )
     value_per_conversion: float = Field(ge=MIN_VALUE, le=MAX_MONEY, allow_inf_nan=False)
     seed: Seed | None = Field(default=None, description="Seed of the Thompson draws.")
     top_k: PolicyTopK | None = None
@@ -111,10 +118,21 @@ class OptimizeRequest(UsersRequest):
                         "seed": 7,
                     },
                 }
-            ]
+            ],
+            # A policy, or a campaign whose terms stand in for it (the rule a 422 on `policy` names).
+            "anyOf": [
+                {"required": ["policy"], "properties": {"policy": {"type": "object"}}},
+                {"required": ["campaign_id"], "properties": {"campaign_id": {"type": "string"}}},
+            ],
         },
     )
-    policy: Policy
+    policy: Policy | None = Field(default=None, description="Required unless campaign_id is given.")
+    campaign_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Spend from this campaign (POST /campaigns): its budget, value and cost, paced.",
+    )
 
 
 class Decision(BaseModel):

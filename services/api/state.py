@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from services.api.campaign_gate import open_campaign_parts
 from services.api.reload_sync import ReloadSync
 from services.api.settings import ApiSettings
 from services.api.store_guard import StoreGuard
@@ -48,6 +49,10 @@ class AppState:
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
     # The other workers' reloads reach this one through it (services.api.reload_sync).
     sync: ReloadSync | None = None
+    # Campaigns: the ledger (shared.campaigns.CampaignLedger) and the assignment log
+    # (shared.assignment_log.AssignmentLog) their evaluation reads; opened in the lifespan.
+    campaigns: Any = None
+    assignment_log: Any = None
 
 
 def model_priors(bundle: ModelBundle, strength: float) -> dict[tuple[str, str], tuple[float, float]]:
@@ -123,6 +128,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     guard = StoreGuard(settings.store_timeout_s, settings.store_retry_after_s)
     state = AppState(settings=settings, store=store, guard=guard)
+    # --- campaigns (services.api.campaign_gate) ---
+    state.campaigns, state.assignment_log = open_campaign_parts(settings, 2 * settings.store_timeout_s)
+    # --- end campaigns ---
     try:
         state.model = load_model(settings)
         log.info("serving model %s (%s)", state.model.bundle.version, state.model.bundle.serving_format)
@@ -152,6 +160,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             state.sync.leave()
         guard.close()
         store.close()
+        state.campaigns.close()  # campaigns
+        state.assignment_log.close()  # campaigns
 
 
 def reload_now(state: AppState) -> LoadedModel:

@@ -24,7 +24,7 @@ from shared.ope.bootstrap import ratio_interval
 from shared.ope.diagnostics import effective_sample_size, weight_warnings
 from shared.ope.inputs import arm_columns, check_logged, check_matrix, check_target_prob
 
-__all__ = ["PolicyEstimate", "doubly_robust", "ips", "snips"]
+__all__ = ["PolicyEstimate", "doubly_robust", "dr_terms", "ips", "snips"]
 
 _ROW_SUM_TOL = 1e-6
 
@@ -113,6 +113,27 @@ def snips(
     return _estimate("snips", w * r, w, w, (p, t), n_bootstrap, level, seed)
 
 
+def dr_terms(
+    arm: Any, reward: Any, propensity: Any, target_probs: Any, predicted_rewards: Any, arms: Sequence[Any]
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Per logged row, the DR term whose mean is the estimate; the importance weights; and the
+    (propensity, target probability) pairs the weight diagnostics read. Inputs as ``doubly_robust``."""
+    logged, r, p = check_logged(arm, reward, propensity)
+    n, k = len(logged), len(arms)
+    pi = check_matrix(target_probs, "target_probs", n, k)
+    q = check_matrix(predicted_rewards, "predicted_rewards", n, k)
+    if np.any(pi < 0.0) or np.any(pi > 1.0):
+        raise ValueError("target_probs: must be probabilities in [0, 1]")
+    worst = float(np.abs(pi.sum(axis=1) - 1.0).max())
+    if worst > _ROW_SUM_TOL:
+        raise ValueError(f"target_probs: each row must sum to 1 over the arms, one is off by {worst:.3g}")
+    cols = arm_columns(logged, arms)
+    rows = np.arange(n)
+    t = pi[rows, cols]
+    w = t / p
+    return (pi * q).sum(axis=1) + w * (r - q[rows, cols]), w, (p, t)
+
+
 def doubly_robust(
     arm: Any,
     reward: Any,
@@ -127,18 +148,5 @@ def doubly_robust(
 ) -> PolicyEstimate:
     """Doubly robust estimate; ``target_probs`` and ``predicted_rewards`` are (rows, arms) with columns
     in the order of ``arms``, the target's probability and the direct method's reward of every arm."""
-    logged, r, p = check_logged(arm, reward, propensity)
-    n, k = len(logged), len(arms)
-    pi = check_matrix(target_probs, "target_probs", n, k)
-    q = check_matrix(predicted_rewards, "predicted_rewards", n, k)
-    if np.any(pi < 0.0) or np.any(pi > 1.0):
-        raise ValueError("target_probs: must be probabilities in [0, 1]")
-    worst = float(np.abs(pi.sum(axis=1) - 1.0).max())
-    if worst > _ROW_SUM_TOL:
-        raise ValueError(f"target_probs: each row must sum to 1 over the arms, one is off by {worst:.3g}")
-    cols = arm_columns(logged, arms)
-    rows = np.arange(n)
-    t = pi[rows, cols]
-    w = t / p
-    terms = (pi * q).sum(axis=1) + w * (r - q[rows, cols])
-    return _estimate("dr", terms, np.ones_like(w), w, (p, t), n_bootstrap, level, seed)
+    terms, w, diagnostics = dr_terms(arm, reward, propensity, target_probs, predicted_rewards, arms)
+    return _estimate("dr", terms, np.ones_like(w), w, diagnostics, n_bootstrap, level, seed)
