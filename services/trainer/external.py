@@ -1,8 +1,9 @@
 """`uplift train --external-memory` (automatic for a Parquet file above AUTO_ROWS rows): out-of-core training.
 
 Memory stays flat as rows grow because nothing holds every row at once:
-- validation runs partition by partition (Dask's synchronous scheduler over the same checks as
-  ``--dask-scheduler``; only the ID uniqueness check holds one column of IDs);
+- validation runs one Parquet row group at a time (Dask's synchronous scheduler over the same checks
+  as ``--dask-scheduler``, on per-arm totals; pyarrow's writer caps a row group at 1Mi rows); ID uniqueness spills 64-bit ID hashes to bucket files
+  (``unique_ids``) instead of holding every ID;
 - one streamed pass keeps the held-out rows to evaluate (the single-machine split, then a seeded
   sample of at most EVAL_ROWS of them), another encodes the training rows into an on-disk ``RowCache``;
 - the T- and DR-learners (DR's cross-fitting included) train on ``ExtMemQuantileDMatrix`` pages built
@@ -15,13 +16,14 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services.trainer import sampled
@@ -32,6 +34,7 @@ from services.trainer.learning import Learned
 from services.trainer.pipeline import Prefitted, TrainResult
 from services.trainer.pipeline import train as train_pipeline
 from services.trainer.settings import TrainerSettings
+from services.trainer.unique_ids import count_duplicates
 from services.trainer.validate import DataError, Limits, ValidationReport
 from shared import synthetic as syn
 from shared.estimators.extmem_learners import ExtSettings, fit_dr_extmem, fit_t_extmem, shuffled_copy
@@ -49,6 +52,32 @@ CACHE_BATCH_ROWS = 262_144
 STREAM_EVAL = 41
 STREAM_SAMPLE = 43
 Step = Callable[[str], Any]
+
+
+def release_memory() -> None:
+    """Hand freed memory back to the system: Arrow's pool (mimalloc) and glibc keep it otherwise."""
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def row_group_batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """The file's rows in order, one row group read at a time (so at most one row group in memory).
+
+    Not ``ParquetFile.iter_batches``: measured over a 10M-row file it kept ~30 MB more anonymous memory
+    per million rows read (205 MB after 1M rows, 464 MB after 9M, released only when the pass ends),
+    where reading row group by row group stayed at 151-174 MB throughout.
+    """
+    parquet = pq.ParquetFile(path)
+    for group in range(parquet.metadata.num_row_groups):
+        table = parquet.read_row_group(group, columns=columns)
+        yield from table.to_batches(max_chunksize=batch_rows)
+        del table
 
 
 def parquet_rows(path: Path) -> int | None:
@@ -85,22 +114,38 @@ class ExternalRun:
 
         s = self.spec
         with dask.config.set(scheduler="sync"):
+            # IDs are checked below by spilling hashes to disk: Dask's nunique holds every distinct ID.
             self.report, self.control = validate_dask(
-                read_dask(str(s.path), self.wanted), treatment=s.treatment, outcome=s.outcome,
-                features=self.features, control=s.control, id_column=s.id_column, outcome_kind=s.outcome_kind,
+                read_dask(str(s.path), self.wanted, per_row_group=True), treatment=s.treatment, outcome=s.outcome,
+                features=self.features, control=s.control, id_column=None, outcome_kind=s.outcome_kind,
                 expected_split=expected_split, limits=limits,
             )  # fmt: skip
+        release_memory()
+        if s.id_column is not None:
+            self._check_ids(s.id_column)
         self.description["validation"] = self.report.to_dict()
         return self.report
 
-    def _batches(self) -> Any:
+    def _check_ids(self, column: str) -> None:
+        def ids() -> Iterator[pd.Series]:
+            for batch in row_group_batches(self.spec.path, [column], READ_BATCH_ROWS):
+                yield batch.column(0).to_pandas()
+
+        duplicated, example = count_duplicates(ids)
+        if duplicated:
+            raise DataError(
+                column,
+                f"ID column has {duplicated} duplicated value(s), e.g. {example!r}; "
+                "each row must be one unit of the experiment",
+            )
+
+    def _batches(self) -> Iterator[tuple[int, pd.DataFrame]]:
         start = 0
-        for batch in pq.ParquetFile(self.spec.path).iter_batches(
-            batch_size=READ_BATCH_ROWS, columns=self.wanted
-        ):
+        for batch in row_group_batches(self.spec.path, self.wanted, READ_BATCH_ROWS):
             frame = batch.to_pandas()
             yield start, frame
             start += len(frame)
+        release_memory()
 
     def train(self, out: Path, settings: TrainerSettings, **kwargs: Any) -> TrainResult:
         assert self.report is not None, "validate() first"
@@ -119,6 +164,10 @@ class ExternalRun:
             held.append(frame[keep])
         held_out = pd.concat(held, ignore_index=True)
         del held
+        report(
+            f"evaluate on {len(held_out)} of the {n_test} held-out rows (a seeded sample: at most {EVAL_ROWS} "
+            "are evaluated, so evaluation memory does not grow with the rows)"
+        )
         data = TrainingData(
             frame=held_out, features=self.features, treatment=s.treatment, outcome=s.outcome, control=self.control,
             source="file", seed=s.seed, path=str(s.path), categorical=list(s.categorical), id_column=s.id_column,

@@ -109,3 +109,23 @@ def test_bad_combinations_exit_2_with_one_line(
     assert res.exit_code == 2
     assert res.stderr.strip().splitlines()[-1] == message
     assert not (tmp_path / "m").exists()
+
+
+def test_a_duplicated_id_fails_with_one_line_and_nothing_written(market: Path, tmp_path: Path) -> None:
+    # The streamed (hash-spilling) ID check: one ID of the file repeated once.
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(market)
+    ids = table.column("user_id").to_pylist()
+    ids[20_000] = ids[123]
+    dup = tmp_path / "dup.parquet"
+    pq.write_table(table.set_column(table.schema.get_field_index("user_id"), "user_id", [ids]), dup)
+    res = runner.invoke(
+        app, ["train", "--data", str(dup), *TRAIN, "--out", str(tmp_path / "m"), "--external-memory"]
+    )
+    assert res.exit_code == 2
+    assert res.stderr.strip().splitlines()[-1] == (
+        f"error: user_id: ID column has 1 duplicated value(s), e.g. {ids[123]!r}; "
+        "each row must be one unit of the experiment"
+    )
+    assert not (tmp_path / "m").exists()

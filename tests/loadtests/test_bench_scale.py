@@ -1,0 +1,65 @@
+"""bench_scale's own parts: the market for n rows is the first n rows of every larger one (so every size
+is the same market), partial runs merge into one JSON, and the in-memory slope is a least-squares fit.
+No timing is asserted (figures belong to the benchmark)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    sys.path.insert(0, "loadtests")
+    try:
+        import bench_scale
+    finally:
+        sys.path.remove("loadtests")
+    return bench_scale
+
+
+def test_a_smaller_market_is_the_head_of_a_larger_one(
+    bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bench, "CHUNK_ROWS", 4000)
+    bench.write_market(tmp_path / "small.parquet", 6000, seed=3)
+    bench.write_market(tmp_path / "large.parquet", 11000, seed=3)
+    small, large = pd.read_parquet(tmp_path / "small.parquet"), pd.read_parquet(tmp_path / "large.parquet")
+    assert len(small) == 6000 and len(large) == 11000
+    pd.testing.assert_frame_equal(small, large.head(6000))
+    assert large["user_id"].is_unique  # chunk prefixes keep IDs apart across chunks
+
+
+def _run(mb: float, qini: float, ratio: float) -> dict[str, object]:
+    return {"peak_rss_mb": mb, "qini": qini, "qini_vs_oracle": ratio}
+
+
+def test_partial_runs_merge_and_decide_the_targets(bench: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / "scale.json"
+    bench._save(path, "memory", {"command": "a"}, {"in_memory": {"1000000": _run(1200.0, 0.0140, 0.98)}})
+    bench._save(path, "memory", {"command": "a"}, {"in_memory": {"2000000": _run(2300.0, 0.0139, 0.99)}})
+    bench._save(
+        path, "external", {"command": "b"}, {"external": {"rows": 10**7, **_run(1700.0, 0.0141, 0.97)}}
+    )
+    result = json.loads(path.read_text())
+    assert set(result["in_memory"]) == {"1000000", "2000000"}
+    assert set(result["runs"]) == {"memory", "external"}
+    assert result["in_memory_mb_per_million_rows"] == pytest.approx(1100.0)
+    assert result["targets"] == {
+        "external_peak_rss_le_3gb": True,
+        "external_qini_ge_smallest_in_memory": True,
+        "external_qini_vs_oracle_ge_smallest_in_memory": False,
+    }
+
+
+def test_slope_is_least_squares(bench: ModuleType) -> None:
+    runs = {1_000_000: _run(1000.0, 0, 0), 2_000_000: _run(2100.0, 0, 0), 4_000_000: _run(4000.0, 0, 0)}
+    expected = np.polyfit([1.0, 2.0, 4.0], [1000.0, 2100.0, 4000.0], 1)[0]  # MB per million rows
+    assert bench._slope(runs) == pytest.approx(expected, abs=0.05)
+    assert bench._slope({1: _run(1.0, 0, 0)}) is None
