@@ -39,14 +39,16 @@ class EffectLearner(MetaLearner):
         rng: np.random.Generator,
         sample_weight: np.ndarray | None = None,
         min_delta: float = 0.0,
+        n_estimators: int | None = None,
     ) -> xgb.Booster:
-        """One booster with this learner's parameters, size and seed."""
+        """One booster with this learner's parameters, size (at most ``n_estimators`` when given, never more
+        than the learner's own cap) and seed."""
         return fit_booster(
             X,
             y,
             objective=objective,
             params=self.params,
-            n_estimators=self.n_estimators,
+            n_estimators=min(self.n_estimators, n_estimators or self.n_estimators),
             early_stopping_rounds=self.early_stopping_rounds,
             validation_fraction=self.validation_fraction,
             rng=rng,

@@ -12,6 +12,11 @@ from shared.estimators.direct import EffectLearner
 from shared.estimators.effect import EffectFunction
 
 DISTILL_TOLERANCE = 1e-2
+# Each tree of the joint booster contributes tree(x, a) − tree(x, control) to the effect, itself a tree of
+# no greater depth on x: the target is a sum of as many trees as the joint booster has, so the distilled
+# booster gets at most this multiple of them (boosting's shrinkage needs some more than the exact count).
+# Without the cap a near-zero, jagged effect (a placebo refit) kept "improving" for hundreds of trees.
+DISTILL_TREES_PER_TREE = 2
 
 
 class SLearner(EffectLearner):
@@ -58,6 +63,7 @@ class SLearner(EffectLearner):
             self._with_arm(X, indicators), y, self.outcome_objective, rng, sample_weight=weight
         )
         mu = self._outcomes(X)
+        tree_cap = DISTILL_TREES_PER_TREE * self.outcome_booster_.num_boosted_rounds()
         effects: list[EffectFunction] = []
         self.distillation_rmse_: list[float] = []
         for k in range(1, len(self.arms_)):
@@ -71,6 +77,7 @@ class SLearner(EffectLearner):
                 rng,
                 sample_weight=self.row_weights.base(),
                 min_delta=DISTILL_TOLERANCE * float(target.std()),
+                n_estimators=tree_cap,
             )
             effect = EffectFunction(boosters=(booster,), weights=(1.0,))
             self.distillation_rmse_.append(float(np.sqrt(np.mean((effect.predict(X) - target) ** 2))))

@@ -32,6 +32,8 @@ SETTINGS = (ApiSettings, TrainerSettings, DashboardSettings)
 RUNTIME_VARIABLES = {
     "PATH", "HOME", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE",
     "UV_COMPILE_BYTECODE", "UV_LINK_MODE", "UV_PYTHON_DOWNLOADS",
+    # The official postgres image's own settings (the compose `postgres` service).
+    "POSTGRES_USER", "POSTGRES_DB", "POSTGRES_PASSWORD",
 }  # fmt: skip
 FINAL = {"Dockerfile": ["space"], "Dockerfile.api": ["trainer", "api"], "Dockerfile.dashboard": ["dashboard"]}
 COMPOSE_TARGET = {"trainer": "trainer", "api": "api", "dashboard": "dashboard"}  # service -> final stage
@@ -248,5 +250,6 @@ def test_compose_builds_existing_stages() -> None:
     assert read_compose()["services"]["api"]["depends_on"] == {
         "trainer": {"condition": "service_completed_successfully"},
         "redis": {"condition": "service_healthy"},
+        "postgres": {"condition": "service_healthy"},
     }
     assert read_compose()["services"]["dashboard"]["depends_on"] == {"api": {"condition": "service_healthy"}}

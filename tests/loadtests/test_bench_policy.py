@@ -1,0 +1,124 @@
+"""The policy benchmark runs end to end against a real API on a small stream, and its figures agree
+with each other: every run's JSON is checked for structure and internal consistency (no timing and
+no must-show target is asserted: a small T-learner model on a busy machine is not the benchmark's).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.loadtests.policy_loader import POLICIES
+
+BENCH = [sys.executable, "loadtests/bench_policy.py"]
+
+
+@pytest.fixture(scope="module")
+def quick_report(trained_models: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One --quick run serving the suite's shared model (training one more would double the time)."""
+    out = tmp_path_factory.mktemp("policy") / "policy.json"
+    run = subprocess.run(
+        [*BENCH, "--quick", "--seed", "11", "--models", str(trained_models), "--out", str(out)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    # Exit 1 says a must-show figure missed (expected of the quick model); 2+ is a crash.
+    assert run.returncode in (0, 1), run.stderr[-3000:]
+    assert "checks:" in run.stdout and str(out) in run.stdout
+    report: dict[str, Any] = json.loads(out.read_text())
+    return report
+
+
+def _assert_consistent(figures: dict[str, Any], users: int) -> None:
+    pol = figures["policies"]
+    assert set(pol) == set(POLICIES) and figures["users"] == users
+    oracle = pol["oracle"]["profit"]
+    # The oracle treats exactly the users whose true effect pays: no policy can expect more.
+    assert all(row["profit"] <= oracle + 1e-6 for row in pol.values())
+    assert pol["treat_none"] == {k: 0.0 for k in pol["treat_none"]}
+    assert pol["treat_all"]["treated"] == users
+    assert pol["random"]["treated_share"] == pytest.approx(pol["served"]["treated_share"], abs=1e-4)
+    for name in ("served", "greedy"):
+        ratio = figures[f"served_over_{name}" if name != "served" else "served_over_oracle"]
+        base = pol["greedy" if name == "greedy" else "oracle"]["profit"]
+        if ratio is not None:
+            assert ratio == pytest.approx(pol["served"]["profit"] / base, abs=1e-3)
+    for row in pol.values():
+        expected = row["incremental_conversions"] * 10.0 - row["cost"]
+        assert row["profit"] == pytest.approx(expected, abs=1e-2)
+
+
+def test_quick_run_structure(quick_report: dict[str, Any]) -> None:
+    r = quick_report
+    assert r["command"].startswith("uv run python loadtests/bench_policy.py --quick")
+    assert r["seeds"] == {"training": 11, "stream": 12, "drift_stream": 13}
+    assert r["users_per_stream"] == 2000 and r["learner"]
+    assert len(r["settings"]) == len(r["stationary"]) == 3
+    costs = [s["cost_per_treatment"] for s in r["settings"]]
+    assert costs == sorted(costs, reverse=True)  # rising target shares: falling costs
+    assert all(0.05 <= s["oracle_share_training_market"] <= 0.5 for s in r["settings"])
+    for name, check in r["checks"].items():
+        assert check["met"] in (True, False, None), name
+    # Every part that did not run says why, and every part that ran has its figures.
+    assert ("campaign" in r["waits"]) != ("spend_over_budget" in r.get("campaign", {}))
+    assert ("drift_retrain" in r["waits"]) != r["drift"]["retrained"]
+
+
+def test_stationary_figures_are_consistent(quick_report: dict[str, Any]) -> None:
+    users = quick_report["users_per_stream"]
+    for s in quick_report["stationary"]:
+        _assert_consistent(s, users)
+        assert 0.05 <= s["oracle_share"] <= 0.5
+        assert len(s["fifths"]) == 5 and sum(f["users"] for f in s["fifths"]) == users
+        for f in s["fifths"]:
+            _assert_consistent(f, f["users"])
+        total = sum(f["policies"]["served"]["profit"] for f in s["fifths"])
+        assert total == pytest.approx(s["policies"]["served"]["profit"], abs=0.05)
+        # The API served the same effects the benchmark's greedy policy reads from the bundle.
+        assert s["served_cate_max_abs_diff"] < 1e-3
+        # Rewards were drawn from the served arm's true probability: the count is a draw around
+        # its expectation (a binomial sum; 5 standard deviations is far beyond chance).
+        sd = math.sqrt(s["expected_conversions"])
+        assert abs(s["realized_conversions"] - s["expected_conversions"]) < 5 * sd + 1
+
+
+def test_drift_halves_are_consistent(quick_report: dict[str, Any]) -> None:
+    d = quick_report["drift"]
+    n = quick_report["users_per_stream"]
+    assert d["first_half"]["users"] == n // 2 and d["second_half"]["users"] == n - n // 2
+    _assert_consistent(d["second_half"], n - n // 2)
+    assert d["second_half"]["greedy_on_original"] == d["second_half"]["policies"]["greedy"]
+    assert "mobile" in d["change"]
+
+
+def test_off_policy_rows_when_the_api_logs(quick_report: dict[str, Any]) -> None:
+    for s in quick_report["stationary"]:
+        ope = s.get("off_policy")
+        if ope is None:
+            assert "off_policy" in quick_report["waits"]
+            continue
+        assert set(ope["policies"]) == {"treat-none", "treat-all", "logged"}
+        for row in ope["policies"].values():
+            assert row["low"] <= row["estimate"] <= row["high"]
+            assert row["width"] == pytest.approx(row["high"] - row["low"], abs=1e-5)
+            assert row["covered"] == (row["low"] <= row["truth"] <= row["high"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "field"),
+    [(["--users", "10"], "--users"), (["--skip", "everything"], "--skip"), (["--seed", "-1"], "--seed")],
+)
+def test_bad_options_exit_2_naming_the_option(argv: list[str], field: str, tmp_path: Path) -> None:
+    run = subprocess.run(
+        [*BENCH, *argv, "--out", str(tmp_path / "x.json")], check=False, capture_output=True, text=True
+    )
+    assert run.returncode == 2 and field in run.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "x.json").exists()
