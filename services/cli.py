@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import os
+
+# XGBoost's OpenMP threads spin at every barrier (libgomp's default: ~300,000 spins) before they sleep.
+# On a shared machine a descheduled thread turns each barrier into a long spin: beside one other busy
+# process on 2 cores, three T-learner fits took 4.4 s with the default and 2.1 s with 1,000 spins, for
+# 1.1 s vs 1.4 s on a quiet machine (loadtests/bench_omp_spin.py): a bounded cost when quiet for half the
+# time when not. Read when libgomp loads, so it is set before any import of it; the environment wins.
+os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 import typer
 
