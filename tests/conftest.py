@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,18 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 # cross-fitted three times would multiply the suite's time without testing anything new there.
 os.environ.setdefault("UPLIFT_LEARNER", "t")
 
+# Dask's scratch files (locks, spilled data of in-process LocalClusters and of the CLI's children) go to a
+# folder of this session, removed at its end, instead of /tmp/dask-scratch-space.
+_DASK_SCRATCH = tempfile.mkdtemp(prefix="uplift-tests-dask-")
+os.environ.setdefault("DASK_TEMPORARY_DIRECTORY", _DASK_SCRATCH)
+
 TEST_SEED = 20261123
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_dask_scratch() -> Iterator[None]:
+    yield
+    shutil.rmtree(_DASK_SCRATCH, ignore_errors=True)
 REDIS_URL = os.environ.get("UPLIFT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
