@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from shared.metrics.uplift import _check, auuc, qini_auc, uplift_at_k
 
@@ -74,6 +73,9 @@ def _sums(
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Per resample (rows of ``w``): cumulative (n, N_t, Y_t, Y_c) at every block end, shape (4, B, G),
     and for each top size the weighted (n, N_t, Y_t, Y_c) of the top users, shape (4, B)."""
+    # Imported here: the API imports this module (observed metrics) and starts ~0.35 s sooner without it.
+    from scipy import sparse
+
     order, block, n_blocks = _blocks(uplift)
     n = len(y)
     stats = (np.ones(n), t, y * t, y * (1.0 - t))
