@@ -30,6 +30,8 @@ TEST_SEED = 20261123
 def _remove_dask_scratch() -> Iterator[None]:
     yield
     shutil.rmtree(_DASK_SCRATCH, ignore_errors=True)
+
+
 REDIS_URL = os.environ.get("UPLIFT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
