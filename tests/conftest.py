@@ -8,6 +8,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import redis
@@ -33,6 +34,12 @@ def _remove_dask_scratch() -> Iterator[None]:
 
 
 REDIS_URL = os.environ.get("UPLIFT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+POSTGRES_URL = os.environ.get("UPLIFT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+HOW_TO_START_POSTGRES = (
+    "start one with `.ci/run` (it installs and starts PostgreSQL when none answers), or "
+    "`pg_ctlcluster <version> main start` and `createdb -U postgres test`; "
+    "or point UPLIFT_TEST_POSTGRES_URL at a server with trust auth"
+)
 
 
 @pytest.fixture(scope="session")
@@ -75,3 +82,22 @@ def redis_namespace(redis_url: str) -> Iterator[str]:
     keys = list(client.scan_iter(f"{ns}:*"))
     if keys:
         client.delete(*keys)
+
+
+@pytest.fixture
+def postgres_schema_url() -> Iterator[str]:
+    """A real PostgreSQL URL whose search_path is a schema made for this test alone; dropped afterwards."""
+    import psycopg
+
+    schema = f"uplift_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL does not answer at {POSTGRES_URL} ({exc}); {HOW_TO_START_POSTGRES}")
+    with admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            sep = "&" if "?" in POSTGRES_URL else "?"
+            yield f"{POSTGRES_URL}{sep}options={quote(f'-csearch_path={schema}')}"
+        finally:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')

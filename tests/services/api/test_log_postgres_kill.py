@@ -1,12 +1,8 @@
 """Kill -9 of a real `uplift serve` logging to PostgreSQL: every acknowledged assignment and reward is in the log."""
 
-import os
 import signal
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from urllib.parse import quote
 
 import httpx
 import pytest
@@ -14,35 +10,14 @@ import pytest
 from shared.assignment_log import open_log
 from tests.services.api.conftest import run_api
 
-POSTGRES_URL = os.environ.get("UPLIFT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-@pytest.fixture
-def log_url() -> Iterator[str]:
-    """A URL whose search_path is a schema of this test alone (the log's tables land there); dropped after."""
-    import psycopg
-
-    schema = f"uplift_kill_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL does not answer at {POSTGRES_URL} ({exc}); `.ci/run` starts one")
-    with admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            sep = "&" if "?" in POSTGRES_URL else "?"
-            yield f"{POSTGRES_URL}{sep}options={quote(f'-csearch_path={schema}')}"
-        finally:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
 
 def test_kill_9_mid_stream_loses_no_acknowledged_assignment_or_reward(
-    trained_models, tmp_path, users, log_url
+    trained_models, tmp_path, users, postgres_schema_url
 ):
     env = {
         "UPLIFT_MODELS_DIR": str(trained_models),
         "UPLIFT_DATA_DIR": str(tmp_path / "var"),
-        "UPLIFT_LOG_URL": log_url,
+        "UPLIFT_LOG_URL": postgres_schema_url,
     }
     policy = {"budget": 1e6, "cost_per_treatment": 0.5, "value_per_conversion": 20.0}
     assigned: dict[str, dict] = {}  # acknowledged assignments
@@ -77,7 +52,7 @@ def test_kill_9_mid_stream_loses_no_acknowledged_assignment_or_reward(
         for aid, reward in list(rewarded.items())[-5:]:
             again = httpx.post(f"{url}/feedback", json={"assignment_id": aid, "reward": reward})
             assert again.json()["status"] == "duplicate"
-    with open_log(log_url) as log:
+    with open_log(postgres_schema_url) as log:
         assert log.backend == "postgresql"
         logged = {e.row.assignment_id: e for e in log.iter_rows()}
     for aid, d in assigned.items():
