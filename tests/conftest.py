@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -87,6 +88,13 @@ def redis_namespace(redis_url: str) -> Iterator[str]:
 @pytest.fixture
 def postgres_schema_url() -> Iterator[str]:
     """A real PostgreSQL URL whose search_path is a schema made for this test alone; dropped afterwards."""
+    with postgres_schema() as url:
+        yield url
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A real PostgreSQL URL whose search_path is a schema of its own, dropped on leaving."""
     import psycopg
 
     schema = f"uplift_test_{uuid.uuid4().hex[:12]}"

@@ -130,10 +130,25 @@ class OptimizeRequest(UsersRequest):
                     },
                 }
             ],
-            # A policy, or a campaign whose terms stand in for it (the rule a 422 on `policy` names).
+            # A policy (with its own seed, and optionally a sandbox), or a campaign whose terms stand in
+            # for it (with a top-level seed, never a sandbox): the rules a 422 names, stated here too.
             "anyOf": [
-                {"required": ["policy"], "properties": {"policy": {"type": "object"}}},
-                {"required": ["campaign_id"], "properties": {"campaign_id": {"type": "string"}}},
+                {
+                    "required": ["policy"],
+                    "properties": {
+                        "policy": {"type": "object"},
+                        "campaign_id": {"type": "null"},
+                        "seed": {"type": "null"},
+                    },
+                },
+                {
+                    "required": ["campaign_id"],
+                    "properties": {
+                        "campaign_id": {"type": "string"},
+                        "policy": {"type": "null"},
+                        "sandbox": {"type": "null"},
+                    },
+                },
             ],
         },
     )

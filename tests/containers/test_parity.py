@@ -14,11 +14,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from shared.artifacts import resolve_current
+from tests.conftest import postgres_schema
 from tests.containers.conftest import (
     SyncVenv,
     container_env,
@@ -71,10 +73,18 @@ def compose_root(tmp_path_factory: pytest.TempPathFactory, sync_venv: SyncVenv) 
 def api_url(compose_root: Path, sync_venv: SyncVenv, redis_url: str) -> Iterator[str]:
     venv = sync_venv(API.venv_flags("api"))
     service = compose_service("api")
-    port = free_port()
-    # The compose network's `redis` host is the test Redis here; a namespace keeps runs apart.
+    # The compose network's `redis` and `postgres` hosts are the test's servers here; a namespace and
+    # a schema of this module keep runs apart.
     bandit = {"UPLIFT_BANDIT_URL": redis_url, "UPLIFT_BANDIT_NAMESPACE": f"parity-{uuid.uuid4().hex[:8]}"}
-    env = container_env(compose_root, venv, API.env("api"), service["environment"], bandit)
+    with postgres_schema() as log_url:
+        env = container_env(
+            compose_root, venv, API.env("api"), service["environment"], bandit | {"UPLIFT_LOG_URL": log_url}
+        )
+        yield from _serve(compose_root, venv, service, env)
+
+
+def _serve(compose_root: Path, venv: Path, service: dict[str, Any], env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
     argv = with_options([str(a) for a in service["command"]], host="127.0.0.1", port=str(port))
     probe = swap_port(API.stage("api").healthcheck() or [], {8000: port})
     with running(resolve(argv, venv, compose_root), env, compose_root / "app") as proc:

@@ -3,7 +3,6 @@ campaign's log: the same figures as the shared function the CLI uses, and a know
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -14,43 +13,19 @@ from shared.ope.policies import evaluate_log, logged_from_entries, model_outcome
 
 
 def _serve_and_log(client: TestClient, users: list[dict[str, Any]], cid: str, rounds: int, seed: int) -> None:
-    """Serve the campaign through /optimize, then log each assignment with a reward drawn from a known
-    rule (conversion 0.2 under control, 0.5 under treatment), as the decide branch's log will."""
+    """Serve the campaign through /optimize (the API logs every assignment), then reward each one from a
+    known rule (conversion 0.2 under control, 0.5 under treatment) through /feedback."""
     rng = np.random.default_rng(seed)
     state = client.app.state.uplift  # type: ignore[attr-defined]
-    by_id = {u["user_id"]: u for u in users}
+    control = state.model.bundle.arms[0]
     for r in range(rounds):
-        res = client.post(
-            "/optimize",
-            json={
-                "users": users[:50],
-                "campaign_id": cid,
-                "policy": {"budget": 0.0, "cost_per_treatment": 1.0, "value_per_conversion": 20.0, "seed": r},
-            },
-        )
+        res = client.post("/optimize", json={"users": users[:50], "campaign_id": cid, "seed": r})
         assert res.status_code == 200, res.text
-        body = res.json()
-        rows = []
-        for d in body["decisions"]:
-            rows.append(
-                make_row(
-                    assignment_id=d["assignment_id"],
-                    user_id=d["user_id"],
-                    features=by_id[d["user_id"]]["features"],
-                    arm=d["arm"],
-                    propensity=d["propensity"],
-                    segment=d["segment"],
-                    model_version=body["model_version"],
-                    policy="thompson",
-                    campaign_id=cid,
-                    assigned_at=datetime.now(UTC),
-                )
-            )
-        state.assignment_log.record(rows)  # the rewards come after the rows are stored, as feedback's do
-        control = state.model.bundle.arms[0]
-        for row in rows:
-            p = 0.2 if row.arm == control else 0.5
-            state.assignment_log.reward(row.assignment_id, float(rng.random() < p))
+        for d in res.json()["decisions"]:
+            p = 0.2 if d["arm"] == control else 0.5
+            reward = int(rng.random() < p)
+            fed = client.post("/feedback", json={"assignment_id": d["assignment_id"], "reward": reward})
+            assert fed.status_code == 200, fed.text
 
 
 def test_evaluation_matches_the_shared_function_and_covers_the_truth(
