@@ -27,7 +27,7 @@ from shared.bandit.store import (
     PRODUCTION,
     ArmFeedback,
     Assignment,
-    Counts,
+    CachedFeedback,
     Feedback,
     RewardResult,
     SpaceCaches,
@@ -35,7 +35,6 @@ from shared.bandit.store import (
     apply_prior,
     check_reward,
     check_space,
-    counts_of,
 )
 
 # KEYS[1] assignment, KEYS[2] reward, KEYS[3] successes, KEYS[4] failures, KEYS[5..7] rn, rsum, rsq
@@ -90,7 +89,7 @@ _NAMESPACE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _ASSIGN_CHUNK = 2000
 
 
-class RedisBanditStore:
+class RedisBanditStore(CachedFeedback):
     """Bandit state in Redis, shared by any number of API processes using the same namespace."""
 
     backend = "redis"
@@ -203,20 +202,6 @@ class RedisBanditStore:
                 float(rsq.get(field, 0.0)),
             )
         return out
-
-    def feedback(self, space: str = PRODUCTION) -> Feedback:
-        check_space(space)
-        return self._caches.of(space).get(lambda: self._load_feedback(space))
-
-    def cached_feedback(self, space: str = PRODUCTION) -> Feedback | None:
-        return self._caches.of(space).peek()
-
-    def counts(self, space: str = PRODUCTION) -> Counts:
-        return counts_of(self.feedback(space))
-
-    def cached_counts(self) -> Counts | None:
-        fb = self.cached_feedback()
-        return None if fb is None else counts_of(fb)
 
     def purge_expired(self, now: float) -> int:
         """Nothing to do: assignments, rewards and sandbox hashes carry their own Redis TTLs."""

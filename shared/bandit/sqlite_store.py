@@ -22,7 +22,7 @@ from shared.bandit.store import (
     PRODUCTION,
     ArmFeedback,
     Assignment,
-    Counts,
+    CachedFeedback,
     Feedback,
     RewardResult,
     SpaceCaches,
@@ -30,7 +30,6 @@ from shared.bandit.store import (
     apply_prior,
     check_reward,
     check_space,
-    counts_of,
 )
 
 SCHEMA_VERSION = 2
@@ -65,7 +64,7 @@ _SYNC_LEVELS = ("NORMAL", "FULL", "EXTRA")
 _WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
-class SqliteBanditStore:
+class SqliteBanditStore(CachedFeedback):
     """Bandit state in one SQLite file (WAL); safe to share between threads and worker processes."""
 
     backend = "sqlite"
@@ -324,20 +323,6 @@ class SqliteBanditStore:
             (str(c), str(a)): ArmFeedback(int(s), int(f), int(n), float(rs), float(rq))
             for c, a, s, f, n, rs, rq in rows
         }
-
-    def feedback(self, space: str = PRODUCTION) -> Feedback:
-        check_space(space)
-        return self._caches.of(space).get(lambda: self._load_feedback(space))
-
-    def cached_feedback(self, space: str = PRODUCTION) -> Feedback | None:
-        return self._caches.of(space).peek()
-
-    def counts(self, space: str = PRODUCTION) -> Counts:
-        return counts_of(self.feedback(space))
-
-    def cached_counts(self) -> Counts | None:
-        fb = self.cached_feedback()
-        return None if fb is None else counts_of(fb)
 
     def posteriors(
         self, prior: Prior | Mapping[tuple[str, str], Prior]

@@ -279,3 +279,29 @@ class SpaceCaches:
 
 def counts_of(feedback: Feedback) -> Counts:
     return {key: (f.successes, f.failures) for key, f in feedback.items()}
+
+
+class CachedFeedback:
+    """The feedback reads both stores share: each space's feedback from its cache, loaded on a miss.
+
+    A store sets ``_caches`` and implements ``_load_feedback``; the rest is the same for every backend.
+    """
+
+    _caches: SpaceCaches
+
+    def _load_feedback(self, space: str) -> Feedback:
+        raise NotImplementedError
+
+    def feedback(self, space: str = PRODUCTION) -> Feedback:
+        check_space(space)
+        return self._caches.of(space).get(lambda: self._load_feedback(space))
+
+    def cached_feedback(self, space: str = PRODUCTION) -> Feedback | None:
+        return self._caches.of(space).peek()
+
+    def counts(self, space: str = PRODUCTION) -> Counts:
+        return counts_of(self.feedback(space))
+
+    def cached_counts(self) -> Counts | None:
+        fb = self.cached_feedback()
+        return None if fb is None else counts_of(fb)
