@@ -56,7 +56,10 @@ async def _alone(state: AppState, make: Callable[[], OptimizeJob]) -> Response:
 def _batcher(state: AppState) -> LoopBatcher[OptimizeJob, Response]:
     if state.optimize_batches is None:  # one per app; the event loop is its only user
         state.optimize_batches = LoopBatcher(
-            lambda jobs: answer(state, jobs), BATCH_MAX_JOBS, shared_errors=(StoreUnavailable,)
+            lambda jobs: answer(state, jobs),
+            BATCH_MAX_JOBS,
+            shared_errors=(StoreUnavailable,),
+            max_in_flight=1,  # group commit: requests arriving during a store write go in the next batch
         )
     batcher: LoopBatcher[OptimizeJob, Response] = state.optimize_batches
     return batcher

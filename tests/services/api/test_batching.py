@@ -139,3 +139,58 @@ def test_a_cancelled_job_is_not_run():
 def test_max_jobs_must_be_positive():
     with pytest.raises(ValueError, match="max_jobs"):
         LoopBatcher(list, max_jobs=0)
+
+
+def test_with_one_run_in_flight_later_jobs_wait_and_go_together():
+    calls = []
+    release = asyncio.Event()
+
+    async def run(jobs):
+        calls.append(list(jobs))
+        if len(calls) == 1:
+            await release.wait()  # the first batch's store write, still going
+        return [j * 10 for j in jobs]
+
+    batcher = LoopBatcher(run, max_jobs=8, max_in_flight=1)
+
+    async def main():
+        first = asyncio.ensure_future(batcher.submit(0))
+        await asyncio.sleep(0.01)  # the first run is in flight
+        later = [asyncio.ensure_future(batcher.submit(j)) for j in (1, 2)]
+        await asyncio.sleep(0.01)
+        assert calls == [[0]]  # held back while the first run is in flight
+        more = asyncio.ensure_future(batcher.submit(3))
+        await asyncio.sleep(0)
+        release.set()
+        return await asyncio.gather(first, *later, more)
+
+    assert asyncio.run(main()) == [0, 10, 20, 30]
+    assert calls == [[0], [1, 2, 3]]  # everything that waited went as one batch
+
+
+def test_a_failed_run_in_flight_still_lets_the_next_batch_go():
+    calls = []
+
+    async def run(jobs):
+        calls.append(list(jobs))
+        await asyncio.sleep(0.005)
+        if jobs == [0]:
+            raise LookupError("store down")
+        return [j * 10 for j in jobs]
+
+    batcher = LoopBatcher(run, max_jobs=8, shared_errors=(LookupError,), max_in_flight=1)
+
+    async def main():
+        first = asyncio.ensure_future(batcher.submit(0))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        second = asyncio.ensure_future(batcher.submit(1))
+        return await asyncio.gather(first, second, return_exceptions=True)
+
+    first, second = asyncio.run(main())
+    assert isinstance(first, LookupError) and second == 10
+
+
+def test_max_in_flight_must_be_positive():
+    with pytest.raises(ValueError, match="max_in_flight"):
+        LoopBatcher(lambda jobs: jobs, max_jobs=1, max_in_flight=0)
