@@ -19,6 +19,7 @@ from shared.assignment_log.rows import (
     check_since,
     reward_status,
 )
+from shared.sqlite_rows import insert_rows, rows_per_statement
 
 __all__ = ["SqliteAssignmentLog"]
 
@@ -48,7 +49,8 @@ _COLUMNS = (
     "assignment_id, assigned_at_us, campaign_id, model_version, user_id, features_hash, features_json, "
     "arm, propensity, segment, policy"
 )
-_INSERT = f"INSERT OR IGNORE INTO assignment_log ({_COLUMNS}) VALUES ({', '.join('?' * 11)})"
+_INSERT = f"INSERT OR IGNORE INTO assignment_log ({_COLUMNS}) VALUES"  # + the rows (shared.sqlite_rows)
+_WIDTH = 11
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -193,14 +195,12 @@ class SqliteAssignmentLog:
         params = [_params(r) for r in rows]
         if not params:
             return 0
-        if len(params) == 1:
-            # One statement is its own transaction: one call into SQLite instead of three (BEGIN,
-            # INSERT, COMMIT) for the one-user /optimize call, same atomicity.
-            cur = self._conn_at(self._record_sync).execute(_INSERT, params[0])
-            return cur.rowcount
+        if len(params) <= rows_per_statement(_WIDTH):
+            # One statement is its own transaction: one call into SQLite instead of one per row plus
+            # BEGIN and COMMIT (shared.sqlite_rows says why that matters), same atomicity.
+            return insert_rows(self._conn_at(self._record_sync), _INSERT, params)
         with self._write(self._record_sync) as conn:
-            cur = conn.executemany(_INSERT, params)
-            return cur.rowcount
+            return insert_rows(conn, _INSERT, params)
 
     def reward(self, assignment_id: str, reward: float) -> RewardStatus:
         value = check_reward(reward)

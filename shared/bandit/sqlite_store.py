@@ -31,6 +31,7 @@ from shared.bandit.store import (
     check_reward,
     check_space,
 )
+from shared.sqlite_rows import insert_rows, rows_per_statement
 
 SCHEMA_VERSION = 2
 _COUNTS = """CREATE TABLE IF NOT EXISTS counts (
@@ -59,7 +60,8 @@ _FROM_V1 = (
     "DROP TABLE counts_v1",
     "UPDATE schema_version SET version = 2",
 )
-_INSERT = "INSERT INTO assignments VALUES (?, ?, ?, ?, ?, ?, ?)"
+_INSERT = "INSERT INTO assignments VALUES"  # + the rows (shared.sqlite_rows)
+_WIDTH = 7
 _SYNC_LEVELS = ("NORMAL", "FULL", "EXTRA")
 _WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
@@ -215,13 +217,14 @@ class SqliteBanditStore(CachedFeedback):
         # synchronous=NORMAL in WAL mode survives a killed process (the OS holds the WAL pages); only a
         # power cut can drop it. Rewards pay for an fsync, an /optimize call does not.
         try:
-            if len(rows) == 1:
-                # One statement is its own transaction: one call into SQLite instead of three
-                # (BEGIN, INSERT, COMMIT) for the one-user /optimize call, same atomicity.
-                self._conn_at("NORMAL").execute(_INSERT, _row(rows[0]))
+            params = [_row(r) for r in rows]
+            if len(params) <= rows_per_statement(_WIDTH):
+                # One statement is its own transaction: one call into SQLite instead of one per row
+                # plus BEGIN and COMMIT (shared.sqlite_rows says why that matters), same atomicity.
+                insert_rows(self._conn_at("NORMAL"), _INSERT, params)
                 return
             with self._write("NORMAL") as conn:
-                conn.executemany(_INSERT, [_row(r) for r in rows])
+                insert_rows(conn, _INSERT, params)
         except sqlite3.IntegrityError as exc:
             raise ValueError(
                 f"assignment_id: must be unique, one of these was already issued ({exc})"
