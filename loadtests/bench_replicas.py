@@ -108,6 +108,11 @@ def server(
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError(f"server on port {port} did not become ready") from None
                 time.sleep(0.05)
+        # /ready answers from the first worker up; the others report (reload sync) as they start.
+        while workers > 1 and len(list((data_dir / "reload").glob("worker-*.json"))) < workers:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"the {workers} workers on port {port} did not all start")
+            time.sleep(0.05)
         settle(proc.pid)
         yield port, proc.pid
     finally:
@@ -124,6 +129,12 @@ def tree(pid: int) -> list[int]:
         for task in Path(f"/proc/{p}/task").glob("*/children"):
             todo += [int(c) for c in task.read_text().split()]
     return out
+
+
+def listening_sockets(port: int) -> int:
+    """Sockets listening on ``port``: 1 shared by uvicorn's own workers, 1 per worker with SO_REUSEPORT."""
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return sum(1 for f in rows if int(f[1].split(":")[1], 16) == port and f[3] == "0A")
 
 
 def settle(pid: int, seconds: float = 60.0) -> None:
@@ -245,6 +256,7 @@ def measure(servers: list[tuple[int, int]], client: Client) -> dict[str, Any]:
         "p50_ms": round(run.p50_ms, 3),
         "p99_ms": round(run.p99_ms, 3),
         "server_processes": len(pids),
+        "listening_sockets": sum(listening_sockets(port) for port in ports),
         "server_cpu_ms_per_request": round(server_cpu * 1e3 / n, 4),
         "client_cpu_ms_per_request": round(client_cpu * 1e3 / n, 4),
         # Cores the servers used on average, and what the rest of the machine got (client, other users).
