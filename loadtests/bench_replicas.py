@@ -12,13 +12,13 @@ slow each other, and what keeps the ratio under 2 is the cores: ``server_capacit
 to the servers / server CPU per request, with the client's measured CPU subtracted from the
 machine's cores (what the servers could do with the client elsewhere).
 
-The client is wrk (``--client wrk``, the default; one thread, HTTP/1.1 keep-alive, the bodies from
-loadtests/wrk_post.lua), because it is the cheapest one measured, per /predict request at concurrency
-16 against one worker on this VM: bench_latency.py's asyncio client took 0.034-0.050 ms of CPU
-(loadtests/results/replicas.json before wrk: 0.13-0.28 of a core beside the servers), a bare epoll
-loop in Python 0.020-0.024 ms, wrk 0.019-0.021 ms, nearly all of it kernel time (the loopback TCP
-send path, which any client pays). At 6,500 requests/s that is ~0.13 of a core instead of ~0.25.
-``--client asyncio`` keeps the old client (a fixed ``--requests`` count) for comparison.
+The client is wrk (``--client wrk``, the default; one thread per port, HTTP/1.1 keep-alive, the
+bodies from loadtests/wrk_post.lua), because it took the least CPU per /predict request at concurrency
+16 on this 2-core VM: bench_latency.py's asyncio client 0.034-0.050 ms (loadtests/results/replicas.json
+before wrk, 0.13-0.28 of a core beside the servers; 0.037-0.039 ms in runs paired with wrk's), a bare
+epoll loop in Python 0.020-0.024 ms (a one-off trial), wrk 0.019-0.030 ms, most of it kernel time (the
+loopback send path, which any client pays). ``--client asyncio`` keeps the old client (``--requests``
+calls) to compare.
 
     apt-get install -y wrk                                     # Debian/Ubuntu; the default client
     uv run python loadtests/bench_replicas.py                  # trains a 100k-user model first
