@@ -16,9 +16,9 @@ The client is wrk (``--client wrk``, the default; one thread per port, HTTP/1.1 
 bodies from loadtests/wrk_post.lua), because it took the least CPU per /predict request at concurrency
 16 on this 2-core VM: bench_latency.py's asyncio client 0.034-0.050 ms (loadtests/results/replicas.json
 before wrk, 0.13-0.28 of a core beside the servers; 0.037-0.039 ms in runs paired with wrk's), a bare
-epoll loop in Python 0.020-0.024 ms (a one-off trial), wrk 0.019-0.030 ms, most of it kernel time (the
-loopback send path, which any client pays). ``--client asyncio`` keeps the old client (``--requests``
-calls) to compare.
+epoll loop in Python 0.020-0.024 ms (a one-off trial), wrk 0.019-0.036 ms (the higher figures at
+load average 10-12), most of it kernel time (the loopback send path, which any client pays).
+``--client asyncio`` keeps the old client (``--requests`` calls) to compare.
 
     apt-get install -y wrk                                     # Debian/Ubuntu; the default client
     uv run python loadtests/bench_replicas.py                  # trains a 100k-user model first
