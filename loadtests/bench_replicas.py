@@ -1,19 +1,28 @@
 """API replicas: /predict throughput at concurrency 16 with 1 and 2 uvicorn workers, and with two
 `uplift serve` processes sharing one Redis (the bandit's state), on this machine.
 
-Each layout gets a fresh server (or two), a warm-up, then ``--requests`` one-user /predict calls from
-the keep-alive asyncio client of bench_latency.py (16 connections; with two processes, 8 on each).
-The client runs on the same cores as the servers: on a 2-core VM it takes a share of the CPU the
-second worker would need, so the ratio printed is what this machine gives, not a property of the API.
-So every layout also records where the CPU went: the server processes' CPU per request (every process
-of each server's tree, from /proc), the client's (this process), and the machine's load average before
-and after (other users of a shared machine take cores too). If the server CPU per request is the same
-with 2 workers as with 1, the workers do not slow each other, and what keeps the ratio under 2 is the
-cores: ``server_capacity_rps`` = cores left to the servers / server CPU per request, with the client's
-measured CPU subtracted from the machine's cores (what the servers could do with the client elsewhere).
+Each layout gets a fresh server (or two), a warm-up, then a run of one-user /predict calls over 16
+keep-alive connections (with two processes, 8 on each). The client runs on the same cores as the
+servers: on a 2-core VM it takes a share of the CPU the second worker needs, so the ratio printed is
+what this machine gives, not a property of the API. So every layout also records where the CPU went:
+the server processes' CPU per request (every process of each server's tree, from /proc), the
+client's, and the machine's load average before and after (other users of a shared machine take
+cores too). If the server CPU per request is the same with 2 workers as with 1, the workers do not
+slow each other, and what keeps the ratio under 2 is the cores: ``server_capacity_rps`` = cores left
+to the servers / server CPU per request, with the client's measured CPU subtracted from the
+machine's cores (what the servers could do with the client elsewhere).
 
+The client is wrk (``--client wrk``, the default; one thread per port, HTTP/1.1 keep-alive, the
+bodies from loadtests/wrk_post.lua), because it took the least CPU per /predict request at concurrency
+16 on this 2-core VM: bench_latency.py's asyncio client 0.034-0.050 ms (loadtests/results/replicas.json
+before wrk, 0.13-0.28 of a core beside the servers; 0.037-0.039 ms in runs paired with wrk's), a bare
+epoll loop in Python 0.020-0.024 ms (a one-off trial), wrk 0.019-0.036 ms (the higher figures at
+load average 10-12), most of it kernel time (the loopback send path, which any client pays).
+``--client asyncio`` keeps the old client (``--requests`` calls) to compare.
+
+    apt-get install -y wrk                                     # Debian/Ubuntu; the default client
     uv run python loadtests/bench_replicas.py                  # trains a 100k-user model first
-    uv run python loadtests/bench_replicas.py --models models --runs 3
+    uv run python loadtests/bench_replicas.py --models models --runs 3 --seconds 3
 """
 
 from __future__ import annotations
@@ -23,13 +32,16 @@ import asyncio
 import gc
 import json
 import os
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +52,8 @@ from bench_latency import cpu_seconds, drive, free_port, request_bytes, users_fr
 
 CONCURRENCY = 16
 TARGET_RATIO = 1.7
+WRK_SCRIPT = Path(__file__).parent / "wrk_post.lua"
+WRK_MISSING = "wrk is not installed: `apt-get install -y wrk` (Debian/Ubuntu), or run with --client asyncio"
 
 
 @contextmanager
@@ -94,6 +108,11 @@ def server(
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError(f"server on port {port} did not become ready") from None
                 time.sleep(0.05)
+        # /ready answers from the first worker up; the others report (reload sync) as they start.
+        while workers > 1 and len(list((data_dir / "reload").glob("worker-*.json"))) < workers:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"the {workers} workers on port {port} did not all start")
+            time.sleep(0.05)
         settle(proc.pid)
         yield port, proc.pid
     finally:
@@ -112,6 +131,12 @@ def tree(pid: int) -> list[int]:
     return out
 
 
+def listening_sockets(port: int) -> int:
+    """Sockets listening on ``port``: 1 shared by uvicorn's own workers, 1 per worker with SO_REUSEPORT."""
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return sum(1 for f in rows if int(f[1].split(":")[1], 16) == port and f[3] == "0A")
+
+
 def settle(pid: int, seconds: float = 60.0) -> None:
     """/ready answers from the first worker up; wait until every worker is done loading (the tree idles)."""
     deadline = time.monotonic() + seconds
@@ -122,6 +147,22 @@ def settle(pid: int, seconds: float = 60.0) -> None:
         time.sleep(0.5)
         if sum(cpu_seconds(p) for p in pids if Path(f"/proc/{p}").exists()) - before < 0.05:
             return
+
+
+@dataclass(frozen=True)
+class Load:
+    """One measured run of the client: what it got, and the CPU it took."""
+
+    requests: int
+    errors: int
+    wall_s: float
+    p50_ms: float
+    p99_ms: float
+    client_cpu_s: float
+
+
+# A client: (ports, warm-up?) -> the run; the connections are spread evenly over the ports.
+Client = Callable[[list[int], bool], Load]
 
 
 async def _drive_all(ports: list[int], reqs: list[bytes], total: int) -> tuple[list[float], list[int], float]:
@@ -135,35 +176,87 @@ async def _drive_all(ports: list[int], reqs: list[bytes], total: int) -> tuple[l
     return lat, errors, wall
 
 
+def asyncio_client(reqs: list[bytes], total: int) -> Client:
+    """bench_latency.py's client, in this process: ``total`` requests (800 at most to warm up)."""
+
+    def run(ports: list[int], warm_up: bool) -> Load:
+        if warm_up:
+            asyncio.run(_drive_all(ports, reqs, min(total, 800)))
+            return Load(0, 0, 0.0, 0.0, 0.0, 0.0)
+        # The client's own garbage collector would stall all connections at once: off while measuring.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        try:
+            cpu0 = time.process_time()
+            lat, errors, wall = asyncio.run(_drive_all(ports, reqs, total))
+            cpu = time.process_time() - cpu0
+        finally:
+            gc.enable()
+            gc.unfreeze()
+        ms = np.array(lat) * 1e3
+        p50, p99 = (float(np.percentile(ms, q)) for q in (50, 99))
+        return Load(len(lat), len(errors), wall, p50, p99, cpu)
+
+    return run
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _wrk_argv(port: int, connections: int, seconds: int, bodies: Path) -> list[str]:
+    url = f"http://127.0.0.1:{port}"
+    return ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(WRK_SCRIPT), url, "--", str(bodies), "/predict"]  # fmt: skip
+
+
+def wrk_client(bodies: Path, seconds: int) -> Client:
+    """One wrk process per port (one thread each), all at once, for ``seconds`` (1 s to warm up).
+    Its CPU is that of the reaped wrk processes; the servers are not reaped while it runs."""
+
+    def run(ports: list[int], warm_up: bool) -> Load:
+        share = CONCURRENCY // len(ports)
+        duration = 1 if warm_up else seconds  # wrk takes whole seconds
+        cpu0 = _children_cpu()
+        procs = [
+            subprocess.Popen(_wrk_argv(port, share, duration, bodies), stdout=subprocess.PIPE, text=True)
+            for port in ports
+        ]
+        outs = [json.loads(proc.communicate()[0].strip().splitlines()[-1]) for proc in procs]
+        cpu = _children_cpu() - cpu0
+        n = sum(o["requests"] for o in outs)
+        # wrk reports percentiles per process: p50 weighted by requests, p99 the worse of the two.
+        p50 = sum(o["p50_us"] * o["requests"] for o in outs) / max(1, n) / 1e3
+        p99 = max(o["p99_us"] for o in outs) / 1e3
+        errors = sum(sum(o["errors"].values()) for o in outs)
+        return Load(n, errors, max(o["duration_us"] for o in outs) / 1e6, p50, p99, cpu)
+
+    return run
+
+
 def _cpu(pids: list[int]) -> float:
     return sum(cpu_seconds(p) for p in pids if Path(f"/proc/{p}").exists())
 
 
-def measure(servers: list[tuple[int, int]], reqs: list[bytes], total: int) -> dict[str, Any]:
+def measure(servers: list[tuple[int, int]], client: Client) -> dict[str, Any]:
     ports = [port for port, _ in servers]
-    asyncio.run(_drive_all(ports, reqs, min(total, 800)))  # warm-up (every worker, every connection)
+    client(ports, True)  # warm-up (every worker, every connection)
     pids = [p for _, pid in servers for p in tree(pid)]
     load = [round(x, 2) for x in os.getloadavg()]
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-    try:
-        server0, client0 = _cpu(pids), time.process_time()
-        lat, errors, wall = asyncio.run(_drive_all(ports, reqs, total))
-        server_cpu, client_cpu = _cpu(pids) - server0, time.process_time() - client0
-    finally:
-        gc.enable()
-        gc.unfreeze()
-    ms = np.array(lat) * 1e3
-    n = max(1, len(lat))
+    server0 = _cpu(pids)
+    run = client(ports, False)
+    server_cpu, client_cpu, wall = _cpu(pids) - server0, run.client_cpu_s, run.wall_s
+    n = max(1, run.requests)
     cores = os.cpu_count() or 1
     return {
-        "requests": len(lat),
-        "errors": len(errors),
-        "rps": round(len(lat) / wall, 1),
-        "p50_ms": round(float(np.percentile(ms, 50)), 3),
-        "p99_ms": round(float(np.percentile(ms, 99)), 3),
+        "requests": run.requests,
+        "errors": run.errors,
+        "rps": round(run.requests / wall, 1),
+        "p50_ms": round(run.p50_ms, 3),
+        "p99_ms": round(run.p99_ms, 3),
         "server_processes": len(pids),
+        "listening_sockets": sum(listening_sockets(port) for port in ports),
         "server_cpu_ms_per_request": round(server_cpu * 1e3 / n, 4),
         "client_cpu_ms_per_request": round(client_cpu * 1e3 / n, 4),
         # Cores the servers used on average, and what the rest of the machine got (client, other users).
@@ -175,21 +268,19 @@ def measure(servers: list[tuple[int, int]], reqs: list[bytes], total: int) -> di
     }
 
 
-def one_round(
-    models: Path, tmp: Path, redis_url: str, reqs: list[bytes], total: int, k: int
-) -> dict[str, Any]:
+def one_round(models: Path, tmp: Path, redis_url: str, client: Client, k: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with server(models, tmp / f"a{k}", redis_url, 1, f"bench-{k}-a") as one:
-        out["1_worker"] = measure([one], reqs, total)
+        out["1_worker"] = measure([one], client)
     with server(models, tmp / f"b{k}", redis_url, 2, f"bench-{k}-b") as two:
-        out["2_workers"] = measure([two], reqs, total)
+        out["2_workers"] = measure([two], client)
     with ExitStack() as stack:
         # Two processes, one Redis namespace: the replicas share the bandit's state.
         servers = [
             stack.enter_context(server(models, tmp / f"c{k}{i}", redis_url, 1, f"bench-{k}-c"))
             for i in (0, 1)
         ]
-        out["2_processes_redis"] = measure(servers, reqs, total)
+        out["2_processes_redis"] = measure(servers, client)
     return out
 
 
@@ -198,14 +289,20 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--models", type=Path, default=None, help="models folder (default: train one)")
-    parser.add_argument("--requests", type=int, default=6000, help="/predict calls per layout and round")
+    parser.add_argument("--client", choices=("wrk", "asyncio"), default="wrk", help="load generator")
+    parser.add_argument("--seconds", type=int, default=3, help="wrk: length of each measured run")
+    parser.add_argument(
+        "--requests", type=int, default=6000, help="asyncio: /predict calls per layout and round"
+    )
     parser.add_argument(
         "--runs", type=int, default=3, help="rounds of the three layouts; figures are medians"
     )
     parser.add_argument("--json", type=Path, default=Path("loadtests/results/replicas.json"))
     args = parser.parse_args()
-    if args.runs < 1 or args.requests < CONCURRENCY:
-        parser.error(f"--runs: at least 1 and --requests: at least {CONCURRENCY}")
+    if args.runs < 1 or args.requests < CONCURRENCY or args.seconds < 1:
+        parser.error(f"--runs: at least 1, --requests: at least {CONCURRENCY}, --seconds: at least 1")
+    if args.client == "wrk" and shutil.which("wrk") is None:
+        parser.error(WRK_MISSING)
     with tempfile.TemporaryDirectory() as tmp_name, redis_server() as redis_url:
         tmp = Path(tmp_name)
         models = args.models
@@ -216,9 +313,13 @@ def main() -> int:
                  "--learner", "t", "--out", str(models)],
                 check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
-        users = users_from(models, 1000)
-        reqs = [request_bytes("/predict", {"users": [u]}) for u in users]
-        rounds = [one_round(models, tmp, redis_url, reqs, args.requests, k) for k in range(args.runs)]
+        bodies = [{"users": [u]} for u in users_from(models, 1000)]
+        if args.client == "wrk":
+            (tmp / "bodies.jsonl").write_text("".join(json.dumps(b) + "\n" for b in bodies))
+            client = wrk_client(tmp / "bodies.jsonl", args.seconds)
+        else:
+            client = asyncio_client([request_bytes("/predict", b) for b in bodies], args.requests)
+        rounds = [one_round(models, tmp, redis_url, client, k) for k in range(args.runs)]
     layouts = list(rounds[0])
     summary = {name: float(np.median([r[name]["rps"] for r in rounds])) for name in layouts}
     cpu = {name: float(np.median([r[name]["server_cpu_ms_per_request"] for r in rounds])) for name in layouts}
@@ -235,6 +336,10 @@ def main() -> int:
     out = {
         "command": " ".join(["uv run python", *sys.argv]),
         "machine": {"cpus": os.cpu_count()},
+        "client": args.client,
+        "median_client_cpu_ms_per_request": {
+            name: float(np.median([r[name]["client_cpu_ms_per_request"] for r in rounds])) for name in layouts
+        },
         "load_at_end": [round(x, 2) for x in os.getloadavg()],
         "concurrency": CONCURRENCY,
         "median_rps": summary,

@@ -56,20 +56,22 @@ def serve(
         err = exc.errors()[0]
         typer.echo(f"error: UPLIFT_{str(err['loc'][0]).upper()}: {err['msg']}", err=True)
         raise typer.Exit(2) from exc
-    if workers > 1:
-        _share_between_workers(settings.data_dir)
-    uvicorn.run(
-        "services.api.main:app",
-        factory=True,
+    from services.api import workers as reuse_port
+
+    options = reuse_port.WorkerOptions(
         host=host,
         port=port,
-        workers=workers,
         log_level=log_level,
-        access_log=False,
-        # Connections held per worker (idle or slow ones too); beyond it uvicorn answers 503.
         limit_concurrency=settings.max_connections,
         timeout_keep_alive=settings.keep_alive_timeout_s,
     )
+    if workers > 1:
+        _share_between_workers(settings.data_dir)
+        # uvicorn's own workers share one listening socket, and a burst of new connections goes to
+        # whichever worker accepts first; a socket per worker lets the kernel spread them evenly.
+        if reuse_port.reuse_port_available():
+            raise typer.Exit(reuse_port.serve(options, workers))
+    uvicorn.run(**options.uvicorn_kwargs(), workers=workers)
 
 
 def _share_between_workers(data_dir: Path) -> None:
