@@ -50,10 +50,6 @@ class ApiSettings(BaseSettings):
     # Prior sd of the per-(segment, arm) calibration shift, in outcome units (0.01: one point of
     # conversion rate). Smaller trusts the model longer; larger explores more while feedback is few.
     calibration_prior_sd: float = Field(default=0.01, gt=0, le=1, allow_inf_nan=False)
-    # How long a thread waiting for the GIL waits before asking the running one to let go (Python's
-    # sys.setswitchinterval, in ms). The store writes run on pool threads that need the GIL between
-    # their SQLite calls while the event loop keeps it busy; see docs/benchmarks.md for the A/B.
-    gil_switch_interval_ms: float = Field(default=5.0, gt=0, le=100, allow_inf_nan=False)
 
     @field_validator("bandit_url")
     @classmethod

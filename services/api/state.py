@@ -6,7 +6,6 @@ import asyncio
 import gc
 import logging
 import re
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -155,7 +154,6 @@ _ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/[^\s'\",;:()\[\]]+")
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: ApiSettings = app.state.settings
-    sys.setswitchinterval(settings.gil_switch_interval_ms / 1000.0)
     # A blocked store call gives up a little after the guard stopped waiting for it, so the
     # guard's threads come back from a stopped store instead of piling up on it.
     store = open_store(
