@@ -136,7 +136,12 @@ def _train(data: Path, out: Path, extra: list[str], env: dict[str, str]) -> dict
 
 
 def _slope(in_memory: dict[int, dict[str, Any]]) -> float | None:
-    """In-memory peak RSS per extra million rows (least squares over the sizes run)."""
+    """In-memory peak RSS per extra million rows (least squares over the sizes run).
+
+    A size the trainer took out of core by itself (a Parquet file above its AUTO_ROWS) is not an
+    in-memory point and is left out; the run records where it trained.
+    """
+    in_memory = {n: r for n, r in in_memory.items() if _where(r) == "in memory"}
     if len(in_memory) < 2:
         return None
     # No numpy here: this process stays small (see the module docstring).
@@ -148,7 +153,13 @@ def _slope(in_memory: dict[int, dict[str, Any]]) -> float | None:
     )
 
 
+def _where(r: dict[str, Any]) -> str:
+    return str(r.get("training", {}).get("where", "in memory"))
+
+
 def _show(label: str, r: dict[str, Any]) -> None:
+    if _where(r) != "in memory" and label.startswith("in memory"):
+        label = f"{label} (trained {_where(r)}: above the trainer's automatic threshold)"
     print(f"{label}: {r['wall_s']:>8.1f} s, peak RSS {r['peak_rss_mb']:>8,.0f} MB, "
           f"Qini {r['qini']:.5f} ± {r['qini_sd']:.5f} (load {r['load_before'][0]} → {r['load_after'][0]})", flush=True)  # fmt: skip
 

@@ -63,3 +63,6 @@ def test_slope_is_least_squares(bench: ModuleType) -> None:
     expected = np.polyfit([1.0, 2.0, 4.0], [1000.0, 2100.0, 4000.0], 1)[0]  # MB per million rows
     assert bench._slope(runs) == pytest.approx(expected, abs=0.05)
     assert bench._slope({1: _run(1.0, 0, 0)}) is None
+    # A size the trainer took out of core is not an in-memory point.
+    out_of_core = {**_run(1300.0, 0, 0), "training": {"where": "external memory"}}
+    assert bench._slope({**runs, 8_000_000: out_of_core}) == pytest.approx(expected, abs=0.05)
