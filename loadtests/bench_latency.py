@@ -78,15 +78,15 @@ def request_bytes(path: str, body: dict[str, Any]) -> bytes:
     return head.encode() + payload
 
 
-async def _read_response(reader: asyncio.StreamReader) -> int:
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One HTTP/1.1 response from a keep-alive connection: (status, body)."""
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     length = 0
     for line in head.split(b"\r\n"):
         if line[:15].lower() == b"content-length:":
             length = int(line[15:])
-    await reader.readexactly(length)
-    return status
+    return status, await reader.readexactly(length)
 
 
 async def _worker(
@@ -96,7 +96,7 @@ async def _worker(
     for i in range(n):
         start = time.perf_counter()
         writer.write(reqs[(offset + i) % len(reqs)])
-        status = await _read_response(reader)
+        status, _ = await read_response(reader)
         lat.append(time.perf_counter() - start)
         if status != 200:
             errors.append(status)

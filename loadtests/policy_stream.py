@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+from bench_latency import read_response  # this folder, as the benchmarks import each other
 
 # A request body for user i (the policy or campaign part is the caller's).
 BodyFor = Callable[[int], dict[str, Any]]
@@ -53,16 +54,6 @@ def _request(path: str, body: dict[str, Any]) -> bytes:
     return head.encode() + payload
 
 
-async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    return status, await reader.readexactly(length)
-
-
 async def _post(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, retries: Counter[int]
 ) -> tuple[int, bytes]:
@@ -73,7 +64,7 @@ async def _post(
     """
     for attempt in range(RETRIES_503):
         writer.write(request)
-        status, raw = await _response(reader)
+        status, raw = await read_response(reader)
         if status != 503:
             return status, raw
         retries[attempt] += 1
