@@ -11,14 +11,16 @@ first and the drifted one after to test whether a policy (and a retrain from its
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # every `uplift` command imports this module (for --help); `uplift serve` needs no pandas
+    import numpy as np
+    import pandas as pd
 
 __all__ = ["DRIFT_HELP", "DRIFT_SEED_OFFSET", "Drift", "DriftError", "apply_drift", "parse_drift"]
 
@@ -65,7 +67,7 @@ def parse_drift(text: str) -> Drift:
         shift = float(shift_text)
     except ValueError:
         raise DriftError(f"--drift: the shift after ':' must be a number, got {shift_text!r}") from None
-    if not np.isfinite(shift):
+    if not math.isfinite(shift):
         raise DriftError(f"--drift: the shift must be finite, got {shift_text!r}")
     match = _RULE.match(rule)
     if match is None:
@@ -77,6 +79,9 @@ def parse_drift(text: str) -> Drift:
 
 
 def _group(users: pd.DataFrame, drift: Drift) -> np.ndarray:
+    import numpy as np
+    import pandas as pd
+
     if drift.column not in users.columns:
         raise DriftError(f"--drift: no column {drift.column!r}; the users have {', '.join(users.columns)}")
     values = users[drift.column]
@@ -100,6 +105,8 @@ def _group(users: pd.DataFrame, drift: Drift) -> np.ndarray:
 
 def apply_drift(users: pd.DataFrame, drift: Drift, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The drifted users and what to record about it (rule, shift, group size, the redraws' seed)."""
+    import numpy as np
+
     from shared.synthetic_drift import shift_effect
 
     group = _group(users, drift)

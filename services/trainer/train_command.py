@@ -121,12 +121,13 @@ def train(
         ),
     ] = None,
     external_memory: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             help="With --data as a Parquet file: stream it and fit T/DR from an on-disk row cache (XGBoost external "
-            "memory) so memory stays flat; automatic above 2,000,000 rows."
+            "memory) so memory stays flat; automatic above 2,000,000 rows unless --no-external-memory (in memory, "
+            "whatever the size)."
         ),
-    ] = False,
+    ] = None,
     log: Annotated[
         Path | None,
         typer.Option(
@@ -168,7 +169,7 @@ def train(
         raise fail(f"--learner: must be auto or one of {', '.join(LEARNER_CODES)}, got {learner!r}")
     if not 2 <= folds <= 10:
         raise fail(f"--folds: must be between 2 and 10, got {folds}")
-    check_log(log, propensity_floor, data, observational, dask_scheduler, external_memory)
+    check_log(log, propensity_floor, data, observational, dask_scheduler, bool(external_memory))
     if observational:
         _check_observational(propensity, shape, expected_split, fail_on_srm)
         learner = _observational_learner(learner or _settings(n_jobs).learner)
@@ -176,7 +177,10 @@ def train(
         raise fail("--dask-scheduler: needs --data (a Parquet file, folder or glob, or a CSV file)")
     if external_memory and (data is None or dask_scheduler is not None):
         raise fail("--external-memory: needs --data (a Parquet file) and no --dask-scheduler")
-    external = data is not None and dask_scheduler is None and (external_memory or _above_auto_rows(data))
+    # None: out of core above the threshold; False forces memory (e.g. to measure its peak at that size).
+    external = (data is not None and dask_scheduler is None) and (
+        bool(external_memory) or (external_memory is None and _above_auto_rows(data))
+    )
     if log is not None and external:
         raise fail(
             "--log: trains in memory only; --data is above the external-memory threshold, use a smaller file"

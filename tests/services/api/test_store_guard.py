@@ -99,3 +99,44 @@ def test_errors_that_are_not_the_stores_pass_through_and_leave_it_up():
         asyncio.run(guard.call(bad, "record_reward"))
     guard.close()
     assert guard.is_up and guard.outages == 0
+
+
+@pytest.mark.parametrize(
+    "error", [sqlite3.OperationalError("database is locked"), ConnectionRefusedError(111, "refused")]
+)
+def test_store_errors_answer_503_and_open_an_outage(error):
+    guard = StoreGuard(timeout_s=1.0, retry_after_s=1)
+
+    def fails():
+        raise error
+
+    with pytest.raises(StoreUnavailable):
+        asyncio.run(guard.call(fails, "record_reward"))
+    guard.close()
+    assert not guard.is_up and guard.outages == 1
+
+
+def test_a_redis_error_is_a_store_error_once_the_client_is_loaded():
+    import redis
+
+    guard = StoreGuard(timeout_s=1.0, retry_after_s=1)
+
+    def fails():
+        raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
+
+    with pytest.raises(StoreUnavailable):
+        asyncio.run(guard.call(fails, "record_reward"))
+    guard.close()
+    assert guard.outages == 1
+
+
+def test_the_server_starts_without_importing_redis_or_pandas():
+    # `uplift serve` on the embedded store: the Redis client and pandas cost start-up time (/ready).
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, services.cli, services.api.main; print(sorted({'redis', 'pandas'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

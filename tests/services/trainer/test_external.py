@@ -87,6 +87,24 @@ def test_a_large_parquet_file_goes_out_of_core_by_itself(
     )
     assert res.exit_code == 0, res.output
     assert evaluation(tmp_path)[1]["training"]["auto_above_rows"] == 10_000
+    # --no-external-memory keeps the same file in memory (how bench_scale measures the in-memory peak).
+    forced = tmp_path / "in-memory"
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(market),
+            *TRAIN,
+            "--learner",
+            "t",
+            "--out",
+            str(forced),
+            "--no-external-memory",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert evaluation(forced)[1].get("training", {}).get("where", "in memory") == "in memory"
 
 
 @pytest.mark.parametrize(
