@@ -1,6 +1,6 @@
 """A loaded, verified model version: what the API and batch scoring use to answer.
 
-Loading does all the slow work once (checksums, ONNX sessions, parity probe, catalog encoding) so
+Loading does all the slow work once (checksums, ONNX sessions, parity probe (``shared.parity``), catalog encoding) so
 that answering is a couple of small matrix operations. When the trainer recorded XGBoost's own
 outputs on fixed probe rows (``parity_reference_file``), the ONNX copies are checked against those
 and the XGBoost boosters, which serve only large batches, load later (``load_boosters``): importing
@@ -24,6 +24,7 @@ from shared.artifacts import ArtifactError, Manifest, resolve_current, verify
 from shared.effect_form import T_LEARNER_FORM, EffectForm, combine, effect_interval, effect_samples
 from shared.onnx_runtime import PARITY_TOL, OnnxModel
 from shared.pair_trees import PairTreeScorer
+from shared.parity import max_abs_error, outcome_reference, ranker_reference
 from shared.ranking_features import cross_indices, pair_matrix
 from shared.schema import FeatureSchema
 from shared.segments import segment_codes, segment_labels
@@ -32,9 +33,6 @@ if TYPE_CHECKING:
     import xgboost as xgb
 
 log = logging.getLogger(__name__)
-
-PARITY_REFERENCE_FILE = "parity_reference.npz"
-
 
 # Measured crossover on a 2-core machine: ONNX wins below ~300 rows per call, XGBoost above.
 ONNX_MAX_ROWS = 256
@@ -48,79 +46,6 @@ RANKER_ONNX_MAX_ROWS = 250
 PAIR_SCORER_MAX_USERS = 16
 # Distinct users of the reference's ranker probe the pair scorer must reproduce before it serves.
 PAIR_PROBE_USERS = 8
-# Users drawn by probe_matrix and paired with every catalog item to check the ranker's ONNX copy.
-RANKER_PROBE_USERS = 32
-
-
-def probe_matrix(schema: FeatureSchema, n: int = 256, seed: int = 0) -> np.ndarray:
-    """Random rows that respect the schema (numeric ranges, one category per block) for parity checks."""
-    rng = np.random.default_rng(seed)
-    cols: list[np.ndarray] = []
-    for f in schema.features:
-        if f.kind == "numeric":
-            lo = f.minimum if f.minimum is not None else 0.0
-            hi = f.maximum if f.maximum is not None else 1.0
-            cols.append(rng.uniform(lo, hi if hi > lo else lo + 1.0, size=(n, 1)))
-        else:
-            assert f.categories is not None
-            block = np.zeros((n, len(f.categories)))
-            block[np.arange(n), rng.integers(0, len(f.categories), n)] = 1.0
-            cols.append(block)
-    return np.hstack(cols).astype(np.float32)
-
-
-def ranker_probe(
-    schema: FeatureSchema,
-    catalog_encoded: np.ndarray,
-    cross_idx: list[tuple[int, int]],
-    n_users: int = RANKER_PROBE_USERS,
-    seed: int = 0,
-) -> np.ndarray:
-    """(user, item) rows pairing ``probe_matrix`` users with every catalog item, as served."""
-    users = probe_matrix(schema, n_users, seed)
-    n_items = len(catalog_encoded)
-    return pair_matrix(np.repeat(users, n_items, axis=0), np.tile(catalog_encoded, (n_users, 1)), cross_idx)
-
-
-def outcome_reference(schema: FeatureSchema, boosters: list[xgb.Booster]) -> dict[str, np.ndarray]:
-    """The outcome models' XGBoost outputs (one column per arm) on ``probe_matrix`` rows."""
-    probe = probe_matrix(schema)
-    scores = np.column_stack([b.inplace_predict(probe) for b in boosters]).astype(np.float64)
-    return {"outcome_probe": probe, "outcome_scores": scores}
-
-
-def ranker_reference(
-    schema: FeatureSchema,
-    ranker: xgb.Booster,
-    catalog_encoded: np.ndarray,
-    cross_idx: list[tuple[int, int]],
-) -> dict[str, np.ndarray]:
-    """The ranker's XGBoost scores on ``ranker_probe`` rows."""
-    probe = ranker_probe(schema, catalog_encoded, cross_idx)
-    return {
-        "ranker_probe": probe,
-        "ranker_scores": np.asarray(ranker.inplace_predict(probe), dtype=np.float64),
-    }
-
-
-def parity_reference(
-    schema: FeatureSchema,
-    boosters: list[xgb.Booster],
-    ranker: xgb.Booster | None = None,
-    catalog_encoded: np.ndarray | None = None,
-    cross_idx: list[tuple[int, int]] | None = None,
-) -> dict[str, np.ndarray]:
-    """XGBoost's outputs on the probe rows, for the trainer to store beside the model."""
-    out = outcome_reference(schema, boosters)
-    if ranker is not None and catalog_encoded is not None and cross_idx is not None:
-        out.update(ranker_reference(schema, ranker, catalog_encoded, cross_idx))
-    return out
-
-
-def _max_abs_error(reference: np.ndarray, got: np.ndarray) -> float:
-    if reference.shape != got.shape:
-        return float("inf")
-    return float(np.max(np.abs(reference - got)))
 
 
 def _load_booster(path: Path) -> xgb.Booster:
@@ -242,14 +167,14 @@ class ModelBundle:
             ref = self.reference
             if ref is not None:
                 err = max(
-                    _max_abs_error(
+                    max_abs_error(
                         ref["outcome_scores"][:, i], np.asarray(b.inplace_predict(ref["outcome_probe"]))
                     )
                     for i, b in enumerate(boosters)
                 )
                 if ranker is not None and "ranker_scores" in ref:
                     got = np.asarray(ranker.inplace_predict(ref["ranker_probe"]))
-                    err = max(err, _max_abs_error(ref["ranker_scores"], got))
+                    err = max(err, max_abs_error(ref["ranker_scores"], got))
                 if not err <= PARITY_TOL:
                     raise ArtifactError(
                         f"{self.path}: XGBoost here gives outputs {err:.3g} away from the trainer's "
@@ -273,7 +198,7 @@ class ModelBundle:
             return None, None
         users = np.unique(ref["ranker_probe"][:, :n_user], axis=0)[:PAIR_PROBE_USERS]
         err = max(
-            _max_abs_error(
+            max_abs_error(
                 np.asarray(ranker.inplace_predict(pair_matrix(u, cat.encoded, self.cross_idx))),
                 scorer.scores(u),
             )
@@ -373,7 +298,7 @@ class ModelBundle:
         except Exception as exc:  # onnxruntime raises its own exception types for graphs it cannot run
             log.warning("ONNX copies cannot run (%s); serving with XGBoost", exc)
             return None, None
-        err = _max_abs_error(expected, got)
+        err = max_abs_error(expected, got)
         if not err <= PARITY_TOL:  # NaN outputs fail too
             # Serving the slower path is better than serving numbers that differ from the evaluated model.
             log.warning("ONNX parity error %.3g > %.0e; serving with XGBoost", err, PARITY_TOL)
@@ -390,7 +315,7 @@ class ModelBundle:
         except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
             log.warning("ranker ONNX copy %s cannot run (%s); ranking with XGBoost", path.name, exc)
             return None, None
-        err = _max_abs_error(reference["ranker_scores"], got)
+        err = max_abs_error(reference["ranker_scores"], got)
         if not err <= PARITY_TOL:  # NaN scores fail too
             log.warning("ranker ONNX parity error %.3g > %.0e; ranking with XGBoost", err, PARITY_TOL)
             return None, err

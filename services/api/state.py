@@ -24,9 +24,10 @@ from shared.artifacts import ArtifactError
 from shared.assignment_log import AssignmentLog, open_log
 from shared.bandit import BanditStore, open_store, posterior
 from shared.bandit.calibration import SegmentCalibration
-from shared.bundle import ModelBundle, probe_matrix
+from shared.bundle import ModelBundle
 from shared.member_trees import PARITY_TOL as MEMBER_PARITY_TOL
 from shared.member_trees import MemberTrees
+from shared.parity import probe_matrix
 from shared.segments import SEGMENTS
 
 log = logging.getLogger("uplift.api")

@@ -35,10 +35,10 @@ from shared.artifacts import (
     publish,
     write_json,
 )
-from shared.bundle import PARITY_REFERENCE_FILE, parity_reference
 from shared.estimators import TLearner
 from shared.estimators.tlearner import DEFAULT_PARAMS
 from shared.estimators.uncertainty import effect_interval, member_predictions
+from shared.parity import PARITY_REFERENCE_FILE, parity_reference
 from shared.ranking_features import cross_indices
 from shared.schema import FeatureSchema
 from shared.segments import PLACEBO_QUANTILE, SEGMENTS, placebo_thresholds, segment_labels

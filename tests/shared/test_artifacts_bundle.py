@@ -18,9 +18,10 @@ from shared.artifacts import (
     set_current,
     sha256_file,
 )
-from shared.bundle import ModelBundle, probe_matrix
+from shared.bundle import ModelBundle
 from shared.effect_form import combine
 from shared.onnx_runtime import PARITY_TOL, as_squared_error, export_booster
+from shared.parity import probe_matrix
 from shared.ranking_features import pair_matrix
 
 

@@ -16,10 +16,10 @@ from shared.bundle import (
     PAIR_SCORER_MAX_USERS,
     RANKER_ONNX_MAX_ROWS,
     ModelBundle,
-    probe_matrix,
 )
 from shared.onnx_runtime import PARITY_TOL
 from shared.pair_trees import PairTreeScorer
+from shared.parity import probe_matrix
 from shared.ranking_features import pair_matrix
 
 

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import xgboost as xgb
 
-from shared.bundle import ModelBundle, probe_matrix
+from shared.bundle import ModelBundle
 from shared.member_trees import PARITY_TOL, MemberTrees
+from shared.parity import probe_matrix
 
 
 def test_the_served_members_match_xgboost_on_probe_and_missing_rows(trained_models):

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from services.api.scoring import top_items
-from shared.bundle import ModelBundle, probe_matrix
+from shared.bundle import ModelBundle
+from shared.parity import probe_matrix
 
 
 def test_top_items_matches_one_user_ranking(trained_models: Path) -> None:

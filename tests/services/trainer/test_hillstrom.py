@@ -94,7 +94,7 @@ def test_failed_write_leaves_nothing_in_models(tmp_path, monkeypatch):
 def test_onnx_copies_of_regression_boosters_match(hillstrom_spend):
     bundle = ModelBundle.load_current(hillstrom_spend)
     assert bundle.serving_format == "onnx" and bundle.parity_max_error is not None
-    from shared.bundle import probe_matrix
+    from shared.parity import probe_matrix
 
     X = probe_matrix(bundle.schema, n=64, seed=2)
     raw = np.column_stack([b.inplace_predict(X) for b in bundle.boosters])
