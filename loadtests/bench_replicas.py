@@ -37,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -239,14 +240,47 @@ def _cpu(pids: list[int]) -> float:
     return sum(cpu_seconds(p) for p in pids if Path(f"/proc/{p}").exists())
 
 
+def connections_by_process(ports: list[int], pids: list[int]) -> list[int]:
+    """Established connections to ``ports`` held by each of ``pids`` (those holding any), fewest first:
+    with SO_REUSEPORT the kernel splits them by a hash of their addresses, not evenly."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            f = line.split()
+            if f[3] == "01" and int(f[1].rsplit(":", 1)[1], 16) in ports:  # 01: ESTABLISHED
+                inodes.add(f[9])
+    counts = []
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:  # gone, or not ours to read
+            continue
+        n = 0
+        for fd in fds:
+            try:
+                link = os.readlink(fd)
+            except OSError:  # closed since the listing (the listing's own descriptor, for one)
+                continue
+            n += link.startswith("socket:[") and link[8:-1] in inodes
+        if n:
+            counts.append(n)
+    return sorted(counts)
+
+
 def measure(servers: list[tuple[int, int]], client: Client) -> dict[str, Any]:
     ports = [port for port, _ in servers]
     client(ports, True)  # warm-up (every worker, every connection)
     pids = [p for _, pid in servers for p in tree(pid)]
     load = [round(x, 2) for x in os.getloadavg()]
-    server0 = _cpu(pids)
+    server0 = {p: cpu_seconds(p) for p in pids}
+    split: list[int] = []
+    # The connections are read a second into the run, once every one of them is open.
+    sampler = threading.Timer(1.0, lambda: split.extend(connections_by_process(ports, pids)))
+    sampler.start()
     run = client(ports, False)
-    server_cpu, client_cpu, wall = _cpu(pids) - server0, run.client_cpu_s, run.wall_s
+    sampler.join()
+    per_process = [_cpu([p]) - c for p, c in server0.items()]
+    server_cpu, client_cpu, wall = sum(per_process), run.client_cpu_s, run.wall_s
     n = max(1, run.requests)
     cores = os.cpu_count() or 1
     return {
@@ -257,6 +291,9 @@ def measure(servers: list[tuple[int, int]], client: Client) -> dict[str, Any]:
         "p99_ms": round(run.p99_ms, 3),
         "server_processes": len(pids),
         "listening_sockets": sum(listening_sockets(port) for port in ports),
+        "connections_per_process": split,
+        # CPU seconds of each busy server process: a worker with fewer connections idles at times.
+        "busy_process_cpu_s": sorted(round(c, 2) for c in per_process if c > 0.05),
         "server_cpu_ms_per_request": round(server_cpu * 1e3 / n, 4),
         "client_cpu_ms_per_request": round(client_cpu * 1e3 / n, 4),
         # Cores the servers used on average, and what the rest of the machine got (client, other users).
