@@ -6,7 +6,9 @@ Each scenario gets a fresh server and data folder, so no run learns from another
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from policy_figures import by_fifths, compare, logged_truth
 from policy_server import api_server, call, supports, uplift
 from policy_stream import StreamResult, reward_drawer, stream_users
 
+from shared.artifacts import current_version
 from shared.bundle import ModelBundle
 from shared.synthetic import MarketConfig, generate_market
 from shared.synthetic_drift import shift_effect
@@ -290,11 +293,18 @@ def drift(
         elif not supports(["train"], "--log"):
             out["retrain_skipped"] = "`uplift train` has no --log option yet (the loop branch adds it)"
         else:
+            started = time.perf_counter()
             uplift("train", "--data", str(experiment), "--log", str(export), "--out", str(live), *train_args)
+            retrain_s = round(time.perf_counter() - started, 1)
             status, answer = call(port, "POST", "/admin/reload")
             if status != 200:
                 raise RuntimeError(f"/admin/reload answered {status}: {answer}")
-            out.update(retrained=True, reload=answer)
+            log_report = json.loads((live / current_version(live) / "evaluation.json").read_text()).get(
+                "log", {}
+            )
+            weight = log_report.get("experiment_weight", {})
+            out.update(retrained=True, reload=answer, retrain_s=retrain_s,
+                       experiment_weight=weight.get("chosen"), experiment_weight_reason=weight.get("reason"))  # fmt: skip
         second = stream_users(port, range(half, n), n, body, reward, concurrency, "drift, second half")
         _check_stream(second, "drift second half")
     current = ModelBundle.load_current(live, use_onnx=False)

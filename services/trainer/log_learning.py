@@ -4,7 +4,9 @@ The same steps as services/trainer/learning.py, with two differences. The select
 by their out-of-fold Qini on observed outcomes, which is unbiased only on randomized rows, so it runs
 on the experiment's training rows alone; the chosen learner is then fitted on all rows with every
 row's known propensity. The effect-sample members use the same propensities in their pseudo-outcomes.
-The placebo refit shuffles the arms, which makes them randomized: it uses the design shares.
+The placebo refit shuffles the arms, which makes them randomized: it uses the design shares. Before the
+final fit, the experiment's rows get a weight beside the logged rows, chosen on held-out logged rows
+(services/trainer/experiment_weight.py): below 1 when the market has moved since the experiment.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from services.trainer.data import LoggedRows
+from services.trainer.experiment_weight import choose_experiment_weight
 from services.trainer.from_log import SELECTION_RULE
 from services.trainer.learning import Learned, candidates_for, learner_factory
 from services.trainer.settings import TrainerSettings
@@ -30,14 +33,22 @@ Make = Callable[[str], MetaLearner]
 
 
 def _fit_form(
-    make: Make, codes: list[str], X: np.ndarray, t: np.ndarray, y: np.ndarray, e: np.ndarray | None
+    make: Make,
+    codes: list[str],
+    X: np.ndarray,
+    t: np.ndarray,
+    y: np.ndarray,
+    e: np.ndarray | None,
+    weight: np.ndarray | None = None,
 ) -> ServedModel:
-    baseline = make("t").fit(X, t, y, propensity=e)
+    baseline = make("t").fit(X, t, y, propensity=e, sample_weight=weight)
     assert isinstance(baseline, TLearner)
     # The X-learner reuses the baseline's outcome models (learning.py does the same); both were fitted
     # with the same known propensities, so they are exactly what its stage 1 would fit.
     members = [
-        baseline if c == "t" else sharing_outcomes(make(c), baseline).fit(X, t, y, propensity=e)
+        baseline
+        if c == "t"
+        else sharing_outcomes(make(c), baseline).fit(X, t, y, propensity=e, sample_weight=weight)
         for c in codes
     ]
     return ServedModel(baseline=baseline, members=members, codes=codes)
@@ -69,8 +80,10 @@ def learn_combined(
     propensity: dict[Any, float] | str | None,
     step: Callable[[str], AbstractContextManager[None]],
     report: Step,
+    log_report: dict[str, Any] | None = None,
 ) -> Learned:
-    """Choose on the experiment rows, fit on all rows with known propensities, placebo, members."""
+    """Choose on the experiment rows, weigh the experiment on held-out logged rows, fit on all rows with
+    known propensities, placebo, members. The weight's choice goes to ``log_report``."""
     candidates = candidates_for(settings.learner, outcome_kind, len(np.unique(t)))
     make = learner_factory(settings, control, outcome_kind, seed, propensity)
     selection = None
@@ -87,8 +100,17 @@ def learn_combined(
         codes = selection.chosen
     else:
         codes = candidates
+    with step("weigh the experiment against held-out logged rows"):
+        choice = choose_experiment_weight(
+            X, t, y, e, from_log, control,
+            lambda Xa, ta, ya, ea, wa: make("t").fit(Xa, ta, ya, propensity=ea, sample_weight=wa), seed + 17,
+        )  # fmt: skip
+    report(f"experiment weight {choice.chosen:g} beside the log: {choice.reason}")
+    if log_report is not None:
+        log_report["experiment_weight"] = choice.to_dict()
+    weight = None if choice.chosen == 1.0 else np.where(from_log, 1.0, choice.chosen)
     with step(f"fit {'+'.join(codes)} on experiment + log with known propensities"):
-        served = _fit_form(make, codes, X, t, y, e)
+        served = _fit_form(make, codes, X, t, y, e, weight)
     with step("placebo fit"):
         shuffled = np.random.default_rng(seed + 2).permutation(t)
         placebo = _fit_form(make, codes, X, shuffled, y, None)
@@ -109,6 +131,6 @@ def logged_learner(logged: LoggedRows, rows: np.ndarray) -> Callable[..., Learne
     e, from_log = logged.propensity[rows], logged.mask[rows]
 
     def run(X: np.ndarray, t: np.ndarray, y: np.ndarray, **kwargs: Any) -> Learned:
-        return learn_combined(X, t, y, e=e, from_log=from_log, **kwargs)
+        return learn_combined(X, t, y, e=e, from_log=from_log, log_report=logged.report, **kwargs)
 
     return run
