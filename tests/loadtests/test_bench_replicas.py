@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from types import ModuleType
 
 import pytest
 
+from tests.loadtests.scripts import import_script
+
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    sys.path.insert(0, "loadtests")
-    try:
-        import bench_replicas
-    finally:
-        sys.path.remove("loadtests")
-    return bench_replicas
+    return import_script("bench_replicas")
 
 
 def test_connections_are_counted_for_the_process_that_holds_them(bench: ModuleType) -> None:

@@ -5,7 +5,6 @@ No timing is asserted (figures belong to the benchmark)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -13,15 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.loadtests.scripts import import_script
+
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    sys.path.insert(0, "loadtests")
-    try:
-        import bench_scale
-    finally:
-        sys.path.remove("loadtests")
-    return bench_scale
+    return import_script("bench_scale")
 
 
 def test_a_smaller_market_is_the_head_of_a_larger_one(
