@@ -23,16 +23,14 @@ load average 10-12), most of it kernel time (the loopback send path, which any c
     apt-get install -y wrk                                     # Debian/Ubuntu; the default client
     uv run python loadtests/bench_replicas.py                  # trains a 100k-user model first
     uv run python loadtests/bench_replicas.py --models models --runs 3 --seconds 3
+    uv run python loadtests/bench_replicas.py --models models --users-per-request 20   # the servers' scaling
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import gc
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -40,21 +38,19 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))  # the latency benchmark's client, as locustfile.py does
-from bench_latency import cpu_seconds, drive, free_port, request_bytes, users_from
+from bench_latency import cpu_seconds, free_port, request_bytes, users_from
+from replica_clients import CONCURRENCY, WRK_MISSING, Client, asyncio_client, wrk_client
 
-CONCURRENCY = 16
 TARGET_RATIO = 1.7
-WRK_SCRIPT = Path(__file__).parent / "wrk_post.lua"
-WRK_MISSING = "wrk is not installed: `apt-get install -y wrk` (Debian/Ubuntu), or run with --client asyncio"
+MAX_USERS_PER_REQUEST = 1000  # the API's own cap on users per /predict
 
 
 @contextmanager
@@ -150,92 +146,6 @@ def settle(pid: int, seconds: float = 60.0) -> None:
             return
 
 
-@dataclass(frozen=True)
-class Load:
-    """One measured run of the client: what it got, and the CPU it took."""
-
-    requests: int
-    errors: int
-    wall_s: float
-    p50_ms: float
-    p99_ms: float
-    client_cpu_s: float
-
-
-# A client: (ports, warm-up?) -> the run; the connections are spread evenly over the ports.
-Client = Callable[[list[int], bool], Load]
-
-
-async def _drive_all(ports: list[int], reqs: list[bytes], total: int) -> tuple[list[float], list[int], float]:
-    """CONCURRENCY connections spread evenly over ``ports``; wall time of the whole run."""
-    share = CONCURRENCY // len(ports)
-    start = time.perf_counter()
-    runs = await asyncio.gather(*(drive(p, reqs, share, total // len(ports)) for p in ports))
-    wall = time.perf_counter() - start
-    lat = [x for r in runs for x in r[0]]
-    errors = [x for r in runs for x in r[1]]
-    return lat, errors, wall
-
-
-def asyncio_client(reqs: list[bytes], total: int) -> Client:
-    """bench_latency.py's client, in this process: ``total`` requests (800 at most to warm up)."""
-
-    def run(ports: list[int], warm_up: bool) -> Load:
-        if warm_up:
-            asyncio.run(_drive_all(ports, reqs, min(total, 800)))
-            return Load(0, 0, 0.0, 0.0, 0.0, 0.0)
-        # The client's own garbage collector would stall all connections at once: off while measuring.
-        gc.collect()
-        gc.freeze()
-        gc.disable()
-        try:
-            cpu0 = time.process_time()
-            lat, errors, wall = asyncio.run(_drive_all(ports, reqs, total))
-            cpu = time.process_time() - cpu0
-        finally:
-            gc.enable()
-            gc.unfreeze()
-        ms = np.array(lat) * 1e3
-        p50, p99 = (float(np.percentile(ms, q)) for q in (50, 99))
-        return Load(len(lat), len(errors), wall, p50, p99, cpu)
-
-    return run
-
-
-def _children_cpu() -> float:
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return used.ru_utime + used.ru_stime
-
-
-def _wrk_argv(port: int, connections: int, seconds: int, bodies: Path) -> list[str]:
-    url = f"http://127.0.0.1:{port}"
-    return ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(WRK_SCRIPT), url, "--", str(bodies), "/predict"]  # fmt: skip
-
-
-def wrk_client(bodies: Path, seconds: int) -> Client:
-    """One wrk process per port (one thread each), all at once, for ``seconds`` (1 s to warm up).
-    Its CPU is that of the reaped wrk processes; the servers are not reaped while it runs."""
-
-    def run(ports: list[int], warm_up: bool) -> Load:
-        share = CONCURRENCY // len(ports)
-        duration = 1 if warm_up else seconds  # wrk takes whole seconds
-        cpu0 = _children_cpu()
-        procs = [
-            subprocess.Popen(_wrk_argv(port, share, duration, bodies), stdout=subprocess.PIPE, text=True)
-            for port in ports
-        ]
-        outs = [json.loads(proc.communicate()[0].strip().splitlines()[-1]) for proc in procs]
-        cpu = _children_cpu() - cpu0
-        n = sum(o["requests"] for o in outs)
-        # wrk reports percentiles per process: p50 weighted by requests, p99 the worse of the two.
-        p50 = sum(o["p50_us"] * o["requests"] for o in outs) / max(1, n) / 1e3
-        p99 = max(o["p99_us"] for o in outs) / 1e3
-        errors = sum(sum(o["errors"].values()) for o in outs)
-        return Load(n, errors, max(o["duration_us"] for o in outs) / 1e6, p50, p99, cpu)
-
-    return run
-
-
 def _cpu(pids: list[int]) -> float:
     return sum(cpu_seconds(p) for p in pids if Path(f"/proc/{p}").exists())
 
@@ -321,6 +231,13 @@ def one_round(models: Path, tmp: Path, redis_url: str, client: Client, k: int) -
     return out
 
 
+def request_bodies(users: list[dict[str, Any]], per_request: int) -> list[dict[str, Any]]:
+    """/predict bodies of ``per_request`` users each, taken in turn from ``users`` (wrapping around),
+    one body per user so the cycle of bodies covers every user."""
+    n = len(users)
+    return [{"users": [users[(i + j) % n] for j in range(per_request)]} for i in range(n)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -334,10 +251,21 @@ def main() -> int:
     parser.add_argument(
         "--runs", type=int, default=3, help="rounds of the three layouts; figures are medians"
     )
+    parser.add_argument(
+        "--users-per-request",
+        type=int,
+        default=1,
+        help="users in each /predict body (1: one-user calls, where the client's share of the cores "
+        "weighs most; more: the servers' own scaling shows)",
+    )
     parser.add_argument("--json", type=Path, default=Path("loadtests/results/replicas.json"))
     args = parser.parse_args()
     if args.runs < 1 or args.requests < CONCURRENCY or args.seconds < 1:
         parser.error(f"--runs: at least 1, --requests: at least {CONCURRENCY}, --seconds: at least 1")
+    if not 1 <= args.users_per_request <= MAX_USERS_PER_REQUEST:
+        parser.error(
+            f"--users-per-request: between 1 and {MAX_USERS_PER_REQUEST}, got {args.users_per_request}"
+        )
     if args.client == "wrk" and shutil.which("wrk") is None:
         parser.error(WRK_MISSING)
     with tempfile.TemporaryDirectory() as tmp_name, redis_server() as redis_url:
@@ -350,7 +278,7 @@ def main() -> int:
                  "--learner", "t", "--out", str(models)],
                 check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
-        bodies = [{"users": [u]} for u in users_from(models, 1000)]
+        bodies = request_bodies(users_from(models, 1000), args.users_per_request)
         if args.client == "wrk":
             (tmp / "bodies.jsonl").write_text("".join(json.dumps(b) + "\n" for b in bodies))
             client = wrk_client(tmp / "bodies.jsonl", args.seconds)
@@ -363,6 +291,12 @@ def main() -> int:
     ratio = {
         "2_workers_vs_1": round(summary["2_workers"] / summary["1_worker"], 3),
         "2_processes_vs_1": round(summary["2_processes_redis"] / summary["1_worker"], 3),
+    }
+    # The machine's speed drifts between rounds (other users of its cores): each round's own ratio
+    # compares layouts run within seconds of each other, so their median is the steadier figure.
+    paired = {
+        key: round(float(np.median([r[layout]["rps"] / r["1_worker"]["rps"] for r in rounds])), 3)
+        for key, layout in (("2_workers_vs_1", "2_workers"), ("2_processes_vs_1", "2_processes_redis"))
     }
     # Server CPU per request with 1 worker over that with 2: 1.0 means the second worker costs nothing
     # extra per request, so two free cores would give two workers twice one worker's throughput.
@@ -379,8 +313,11 @@ def main() -> int:
         },
         "load_at_end": [round(x, 2) for x in os.getloadavg()],
         "concurrency": CONCURRENCY,
+        "users_per_request": args.users_per_request,
         "median_rps": summary,
+        "median_users_per_s": {name: round(v * args.users_per_request, 1) for name, v in summary.items()},
         "ratio": ratio,
+        "median_round_ratio": paired,
         "median_server_cpu_ms_per_request": cpu,
         "server_cpu_per_request_ratio": cpu_ratio,
         "target_ratio": TARGET_RATIO,
@@ -395,8 +332,11 @@ def main() -> int:
             m = r[name]
             print(f"{k:<6}{name:<20}{m['rps']:>9}{m['p50_ms']:>9}{m['p99_ms']:>9}{m['errors']:>8}"
                   f"{m['server_cpu_ms_per_request']:>16}{m['client_cpu_ms_per_request']:>19}{m['load_before'][0]:>9}")  # fmt: skip
-    print(f"median req/s at concurrency {CONCURRENCY}: {summary}")
+    print(
+        f"median req/s at concurrency {CONCURRENCY}, {args.users_per_request} user(s) per request: {summary}"
+    )
     print(f"throughput ratio against 1 worker: {ratio} (target {TARGET_RATIO}x for 2 workers)")
+    print(f"median of each round's ratio: {paired}")
     print(f"server CPU per request, 1 worker over the others: {cpu_ratio} (1.0 = no extra cost per request)")
     print(f"load average at the end (uptime): {out['load_at_end']}")
     return 0 if all(r[n]["errors"] == 0 for r in rounds for n in layouts) else 1

@@ -21,11 +21,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from shared.artifacts import ArtifactError, Manifest, resolve_current, verify
+from shared.bundle_files import (
+    Catalog,
+    read_booster,
+    read_boosters,
+    read_catalog,
+    read_reference,
+)
 from shared.effect_form import T_LEARNER_FORM, EffectForm, combine, effect_interval, effect_samples
 from shared.onnx_runtime import PARITY_TOL, OnnxModel
 from shared.pair_trees import PairTreeScorer
 from shared.parity import max_abs_error, outcome_reference, ranker_reference
-from shared.ranking_features import cross_indices, pair_matrix
+from shared.ranking_features import pair_matrix
 from shared.schema import FeatureSchema
 from shared.segments import segment_codes, segment_labels
 
@@ -46,64 +53,6 @@ RANKER_ONNX_MAX_ROWS = 250
 PAIR_SCORER_MAX_USERS = 16
 # Distinct users of the reference's ranker probe the pair scorer must reproduce before it serves.
 PAIR_PROBE_USERS = 8
-
-
-def _load_booster(path: Path) -> xgb.Booster:
-    import xgboost as xgb
-
-    booster = xgb.Booster(model_file=str(path))
-    # One thread per call: the API parallelizes across requests/workers, not inside a 1-row predict.
-    booster.set_param({"nthread": 1})
-    return booster
-
-
-def _read_booster(version_dir: Path, name: str) -> xgb.Booster:
-    import xgboost as xgb
-
-    try:
-        return _load_booster(version_dir / name)
-    except xgb.core.XGBoostError as exc:
-        raise ArtifactError(f"{version_dir}: a booster cannot be read ({exc}); retrain this version") from exc
-
-
-def _read_boosters(version_dir: Path, manifest: Manifest) -> list[xgb.Booster]:
-    boosters = [_read_booster(version_dir, f) for f in manifest.uplift_model.booster_files]
-    n_features = manifest.features.n_encoded
-    for f, b in zip(manifest.uplift_model.booster_files, boosters, strict=True):
-        if b.num_features() != n_features:
-            raise ArtifactError(
-                f"{version_dir / f}: booster expects {b.num_features()} features but the manifest "
-                f"schema encodes {n_features}; the artifact is inconsistent, retrain it"
-            )
-    return boosters
-
-
-def _read_reference(version_dir: Path, manifest: Manifest) -> dict[str, np.ndarray] | None:
-    if manifest.parity_reference_file is None:
-        return None
-    try:
-        with np.load(version_dir / manifest.parity_reference_file, allow_pickle=False) as npz:
-            ref = {k: np.asarray(npz[k]) for k in npz.files}
-    except (OSError, ValueError) as exc:
-        log.warning("parity reference unreadable (%s); checking ONNX against XGBoost itself", exc)
-        return None
-    if not {"outcome_probe", "outcome_scores"} <= ref.keys():
-        log.warning("parity reference lacks the outcome probe; checking ONNX against XGBoost itself")
-        return None
-    return ref
-
-
-@dataclass
-class Catalog:
-    item_ids: np.ndarray
-    encoded: np.ndarray
-    top_sellers: list[str]
-    index: dict[str, int] = field(default_factory=dict)
-
-    @cached_property
-    def id_list(self) -> list[str]:
-        """Item ids as plain strings: picking ten from a list beats converting a numpy slice per request."""
-        return [str(i) for i in self.item_ids]
 
 
 @dataclass
@@ -160,10 +109,10 @@ class ModelBundle:
                 return
             boosters = self.loaded_boosters
             if boosters is None:
-                boosters = _read_boosters(self.path, self.manifest)
+                boosters = read_boosters(self.path, self.manifest)
             ranker = self.loaded_ranker
             if ranker is None and self.manifest.ranker is not None:
-                ranker = _read_booster(self.path, self.manifest.ranker.booster_file)
+                ranker = read_booster(self.path, self.manifest.ranker.booster_file)
             ref = self.reference
             if ref is not None:
                 err = max(
@@ -246,21 +195,21 @@ class ModelBundle:
             raise ArtifactError(
                 f"{version_dir}: {spec.outcome_boosters()} outcome boosters for arms {manifest.data.arms}; retrain"
             )
-        reference = _read_reference(version_dir, manifest) if use_onnx else None
+        reference = read_reference(version_dir, manifest) if use_onnx else None
         # What the ONNX copies must reproduce: the trainer's recorded XGBoost outputs, or, for a part
         # the record lacks (older versions), XGBoost's own outputs computed now.
         expected = dict(reference or {})
         boosters, ranker, catalog = None, None, None
         cross_idx: list[tuple[int, int]] = []
         if manifest.ranker is not None:
-            catalog, cross_idx = cls._load_catalog(version_dir, manifest)
+            catalog, cross_idx = read_catalog(version_dir, manifest)
         if use_onnx and spec.onnx_files and "outcome_scores" not in expected:
-            boosters = _read_boosters(version_dir, manifest)
+            boosters = read_boosters(version_dir, manifest)
             expected.update(outcome_reference(manifest.features, boosters))
         ranker_onnx_file = manifest.ranker.onnx_file if manifest.ranker is not None else None
         if use_onnx and ranker_onnx_file and "ranker_scores" not in expected:
             assert manifest.ranker is not None and catalog is not None
-            ranker = _read_booster(version_dir, manifest.ranker.booster_file)
+            ranker = read_booster(version_dir, manifest.ranker.booster_file)
             expected.update(ranker_reference(manifest.features, ranker, catalog.encoded, cross_idx))
         onnx, parity = None, None
         if use_onnx and spec.onnx_files:
@@ -321,24 +270,6 @@ class ModelBundle:
             return None, err
         return model, err
 
-    @staticmethod
-    def _load_catalog(version_dir: Path, manifest: Manifest) -> tuple[Catalog, list[tuple[int, int]]]:
-        spec = manifest.ranker
-        assert spec is not None
-        encoded = np.load(version_dir / spec.catalog_matrix_file, allow_pickle=False)
-        ids = np.array(json.loads((version_dir / spec.catalog_ids_file).read_text()), dtype=object)
-        if encoded.shape != (len(ids), spec.item_schema.n_encoded):
-            raise ArtifactError(
-                f"{version_dir}: catalog matrix {encoded.shape} does not match its ids/schema; retrain"
-            )
-        catalog = Catalog(
-            item_ids=ids,
-            encoded=encoded,
-            top_sellers=list(spec.top_sellers),
-            index={item: i for i, item in enumerate(ids)},
-        )
-        return catalog, cross_indices(manifest.features, spec.item_schema, spec.crosses)
-
     # -- answering ------------------------------------------------------------------------------
 
     @cached_property
@@ -377,7 +308,7 @@ class ModelBundle:
         files = self.manifest.uplift_model.member_files
         if not files:
             raise ArtifactError("this model version has no effect samples; retrain it with this version")
-        return [[_read_booster(self.path, f) for f in arm] for arm in files]
+        return [[read_booster(self.path, f) for f in arm] for arm in files]
 
     def _member_raw(self, X: np.ndarray) -> np.ndarray:
         return np.stack(

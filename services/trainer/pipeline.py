@@ -24,6 +24,7 @@ from services.trainer.learning import Learned, learn, outcome_kind_of
 from services.trainer.log_learning import logged_learner
 from services.trainer.observational import ASSUMPTIONS, observational_analysis
 from services.trainer.plots import qini_plot, uplift_plot
+from services.trainer.run_report import headline, learner_report, learner_summary
 from services.trainer.settings import TrainerSettings
 from services.trainer.verdict import arm_verdict, compare_models, overall_verdict
 from shared.artifacts import (
@@ -179,7 +180,7 @@ def train(
         member_raw = member_predictions(learned.members, X[test])
         models = {"t_learner": model.predict(X[test]).reshape(len(effects), -1), "placebo": placebo_effects}
         metrics = _evaluate(data, model, mu, effects, models, member_raw, test, y, t, lower, upper, settings)
-        metrics["learner"] = _learner_report(learned, settings)
+        metrics["learner"] = learner_report(learned, settings)
         metrics["warnings"] = warnings
         metrics["assumptions"] = {
             "path": "observational" if observational else "randomized",
@@ -254,8 +255,8 @@ def train(
                 uplift_model=uplift_spec,
                 ranker=ranker_spec,
                 parity_reference_file=PARITY_REFERENCE_FILE,
-                metrics=_headline(metrics),
-                learner=_learner_summary(metrics["learner"]),
+                metrics=headline(metrics),
+                learner=learner_summary(metrics["learner"]),
                 verdict=metrics["verdict"],
                 bandit_priors=priors,
             )
@@ -321,23 +322,6 @@ def _evaluate(
     }
 
 
-def _learner_report(learned: Learned, settings: TrainerSettings) -> dict[str, Any]:
-    """What was chosen and why: every candidate's out-of-fold score (the manifest and GET /model show it)."""
-    out: dict[str, Any] = {"requested": settings.learner}
-    if learned.selection is None:
-        out["reason"] = f"forced with --learner {settings.learner}; no selection was run"
-    else:
-        out |= learned.selection.to_dict()
-    out["chosen"] = learned.served.name
-    out["members"] = learned.served.codes
-    out["effect_samples"] = {
-        "members": settings.effect_members,
-        "method": "half-sample ensemble of DR-learner final stages, spread scaled by 1/sqrt(2), "
-        "centred on the served effect (shared.estimators.uncertainty)",
-    }
-    return out
-
-
 def _truth_matrix(data: TrainingData, model: TLearner, test: np.ndarray) -> np.ndarray | None:
     """Known true effects of the held-out rows, one column per treatment arm (synthetic data only)."""
     if data.has_truth and len(model.treatment_arms) == 1:
@@ -371,39 +355,6 @@ def _bandit_priors(
                 shares[_arm_label(a)] = float((y[arm_rows] != 0).mean())
         if shares:
             out[seg] = shares
-    return out
-
-
-def _learner_summary(report: dict[str, Any]) -> dict[str, Any]:
-    """The choice and each candidate's out-of-fold score, without the per-arm detail of evaluation.json."""
-    keep = ("learner", "qini", "qini_sd", "qini_minus_t", "qini_minus_t_sd", "dr_risk", "error")
-    table = [
-        {k: c.get(k) for k in keep} for c in [*report.get("candidates", []), *report.get("ensembles", [])]
-    ]
-    head = ("chosen", "requested", "reason", "criterion", "folds", "rows", "seed", "effect_samples")
-    return {k: report[k] for k in head if k in report} | {"candidates": table}
-
-
-def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The few numbers worth reading first (full detail stays in evaluation.json)."""
-    out: dict[str, Any] = {}
-    for arm, res in metrics["arms"].items():
-        keys = (
-            "qini",
-            "qini_oracle",
-            "qini_vs_oracle",
-            "qini_placebo",
-            "pearson_cate_truth",
-            "uplift_at_10pct",
-        )
-        out[arm] = {k: res[k] for k in keys if k in res}
-    vs = metrics["segments"].get("vs_truth")
-    if vs:
-        out["sleeping_dog_recall"] = vs["recall"].get("Sleeping Dog")
-        out["persuadable_precision"] = vs["precision"].get("Persuadable")
-    if "ranker" in metrics:
-        out["ranker_ndcg10"] = metrics["ranker"]["ndcg10_model"]
-        out["popularity_ndcg10"] = metrics["ranker"]["ndcg10_popularity"]
     return out
 
 

@@ -31,3 +31,13 @@ def test_connections_are_counted_for_the_process_that_holds_them(bench: ModuleTy
     finally:
         for s in (*clients, *accepted, server):
             s.close()
+
+
+def test_request_bodies_cycle_through_every_user(bench: ModuleType) -> None:
+    users = [{"user_id": f"u{i}"} for i in range(5)]
+    one = bench.request_bodies(users, 1)
+    assert one == [{"users": [u]} for u in users]
+    three = bench.request_bodies(users, 3)
+    assert len(three) == 5
+    assert [u["user_id"] for u in three[4]["users"]] == ["u4", "u0", "u1"]
+    assert sorted({u["user_id"] for b in three for u in b["users"]}) == [f"u{i}" for i in range(5)]
