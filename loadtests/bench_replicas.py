@@ -23,7 +23,7 @@ load average 10-12), most of it kernel time (the loopback send path, which any c
     apt-get install -y wrk                                     # Debian/Ubuntu; the default client
     uv run python loadtests/bench_replicas.py                  # trains a 100k-user model first
     uv run python loadtests/bench_replicas.py --models models --runs 3 --seconds 3
-    uv run python loadtests/bench_replicas.py --models models --users-per-request 20   # the servers' scaling
+    uv run python loadtests/bench_replicas.py --models models --users-per-request 10   # the servers' scaling (keep 16 x N under ONNX_MAX_ROWS: /predict batches)
 """
 
 from __future__ import annotations
