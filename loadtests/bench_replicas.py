@@ -50,7 +50,8 @@ from bench_latency import cpu_seconds, free_port, request_bytes, users_from
 from replica_clients import CONCURRENCY, WRK_MISSING, Client, asyncio_client, wrk_client
 
 TARGET_RATIO = 1.7
-MAX_USERS_PER_REQUEST = 1000  # the API's own cap on users per /predict
+# Each layout against one worker: (figure's key, layout).
+AGAINST_ONE = (("2_workers_vs_1", "2_workers"), ("2_processes_vs_1", "2_processes_redis"))
 
 
 @contextmanager
@@ -262,9 +263,13 @@ def main() -> int:
     args = parser.parse_args()
     if args.runs < 1 or args.requests < CONCURRENCY or args.seconds < 1:
         parser.error(f"--runs: at least 1, --requests: at least {CONCURRENCY}, --seconds: at least 1")
-    if not 1 <= args.users_per_request <= MAX_USERS_PER_REQUEST:
+    from services.api.settings import ApiSettings
+
+    # The servers started here read the same environment, so this is the cap they will apply.
+    max_users = ApiSettings().max_batch
+    if not 1 <= args.users_per_request <= max_users:
         parser.error(
-            f"--users-per-request: between 1 and {MAX_USERS_PER_REQUEST}, got {args.users_per_request}"
+            f"--users-per-request: between 1 and {max_users} (UPLIFT_MAX_BATCH), got {args.users_per_request}"
         )
     if args.client == "wrk" and shutil.which("wrk") is None:
         parser.error(WRK_MISSING)
@@ -288,15 +293,12 @@ def main() -> int:
     layouts = list(rounds[0])
     summary = {name: float(np.median([r[name]["rps"] for r in rounds])) for name in layouts}
     cpu = {name: float(np.median([r[name]["server_cpu_ms_per_request"] for r in rounds])) for name in layouts}
-    ratio = {
-        "2_workers_vs_1": round(summary["2_workers"] / summary["1_worker"], 3),
-        "2_processes_vs_1": round(summary["2_processes_redis"] / summary["1_worker"], 3),
-    }
+    ratio = {key: round(summary[layout] / summary["1_worker"], 3) for key, layout in AGAINST_ONE}
     # The machine's speed drifts between rounds (other users of its cores): each round's own ratio
     # compares layouts run within seconds of each other, so their median is the steadier figure.
     paired = {
         key: round(float(np.median([r[layout]["rps"] / r["1_worker"]["rps"] for r in rounds])), 3)
-        for key, layout in (("2_workers_vs_1", "2_workers"), ("2_processes_vs_1", "2_processes_redis"))
+        for key, layout in AGAINST_ONE
     }
     # Server CPU per request with 1 worker over that with 2: 1.0 means the second worker costs nothing
     # extra per request, so two free cores would give two workers twice one worker's throughput.

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def load_booster(path: Path) -> xgb.Booster:
+def _load_booster(path: Path) -> xgb.Booster:
     import xgboost as xgb
 
     booster = xgb.Booster(model_file=str(path))
@@ -37,7 +37,7 @@ def read_booster(version_dir: Path, name: str) -> xgb.Booster:
     import xgboost as xgb
 
     try:
-        return load_booster(version_dir / name)
+        return _load_booster(version_dir / name)
     except xgb.core.XGBoostError as exc:
         # XGBoost's message carries its C++ stack trace after the first line: the reader needs the first.
         reason = (str(exc).strip().splitlines() or ["unknown error"])[0]
