@@ -98,9 +98,8 @@ def print_report(report: dict[str, Any]) -> None:
         half = d["second_half"]
         print(f"\ndrift ({d['change']}), retrained from the log: {d['retrained']}; second half:")
         if d.get("experiment_weight") is not None:
-            print(
-                f"  retrain {d['retrain_s']} s, experiment weight {d['experiment_weight']:g} ({d['experiment_weight_reason']})"
-            )
+            how = "per region" if d.get("experiment_weight_by_region") else f"{d['experiment_weight']:g}"
+            print(f"  retrain {d['retrain_s']} s, experiment weight {how} ({d['experiment_weight_reason']})")
         _table(half)
         print(
             f"  greedy on the original model profit {half['greedy_on_original']['profit']:.1f}; "

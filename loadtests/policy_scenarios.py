@@ -304,7 +304,8 @@ def drift(
             )
             weight = log_report.get("experiment_weight", {})
             out.update(retrained=True, reload=answer, retrain_s=retrain_s,
-                       experiment_weight=weight.get("chosen"), experiment_weight_reason=weight.get("reason"))  # fmt: skip
+                       experiment_weight=weight.get("chosen"), experiment_weight_reason=weight.get("reason"),
+                       experiment_weight_by_region=bool(weight.get("regions", {}).get("used")))  # fmt: skip
         second = stream_users(port, range(half, n), n, body, reward, concurrency, "drift, second half")
         _check_stream(second, "drift second half")
     current = ModelBundle.load_current(live, use_onnx=False)

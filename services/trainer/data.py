@@ -36,12 +36,14 @@ class LoggedRows:
 
     ``mask`` is True on the logged rows; ``propensity`` is, for every row of the combined frame, the known
     P(treatment arm | x): the design share on experiment rows, the logged (clipped) probability on
-    logged rows. ``report`` is what the manifest and evaluation.json record about the log.
+    logged rows. ``report`` is what the manifest and evaluation.json record about the log. ``supported`` is
+    False on the rows whose propensity was clipped (the policy gave the other arm almost no chance there).
     """
 
     mask: np.ndarray
     propensity: np.ndarray
     report: dict[str, Any]
+    supported: np.ndarray
 
 
 @dataclass

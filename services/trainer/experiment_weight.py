@@ -12,6 +12,19 @@ on the current traffic (up to a constant the candidates share). The rule leans t
 (Breiman's one-standard-error rule): the largest w whose risk is within one paired standard error of
 the lowest, so an unchanged market keeps w = 1 unless the log clearly says otherwise. The weights are
 powers of two, not tuned to any data set.
+
+Two guards keep the judge honest. Only logged rows whose propensity was not clipped judge: psi's
+expectation is the true effect only with the policy's exact e(x), and a serving policy that almost
+never treats most users logs e(x) near 0 there, so clipped to the floor their psi is biased (in the
+policy benchmark's drift scenario 88% of the logged rows were such; judged by them, the rule located
+a "change" where the policy treats, not where the market moved). They still train. And every
+candidate's weights are rescaled to sum to their effective sample size (``kish_scaled``): XGBoost
+regularizes in units of summed weight, so an unscaled lower weight also means a smoother model,
+which can win a noisy risk without any change in the market.
+
+The same held-out risks then locate a change (services/trainer/drift_regions.py): when one region of
+the feature space is judged changed, each region of the experiment gets its own weight, so the stale
+group is dropped without discarding the rest of the experiment.
 """
 
 from __future__ import annotations
@@ -21,6 +34,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from services.trainer.drift_regions import RULE as REGION_RULE
+from services.trainer.drift_regions import Regions, locate
 
 CANDIDATES = (1.0, 0.5, 0.25, 0.125, 0.0625, 0.0)  # 0: the log alone
 # Fewer logged rows per arm than this and the held-out halves cannot judge: the experiment keeps w = 1.
@@ -37,17 +53,50 @@ class WeightChoice:
     # Per candidate: mean held-out risk, and the standard error of its difference to the lowest.
     risks: dict[float, tuple[float, float]]
     reason: str
+    # Per-region weights, when the log was large enough to grow a tree (used only if some region changed).
+    regions: Regions | None = None
+    judged_rows: int = 0
+
+    @property
+    def by_region(self) -> bool:
+        return self.regions is not None and self.regions.changed
+
+    def experiment_weights(self, X: np.ndarray) -> np.ndarray | float:
+        """The weight of each experiment row (its region's), or the global weight for all of them."""
+        if self.regions is not None and self.regions.changed:
+            return self.regions.weights(X)
+        return self.chosen
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "chosen": self.chosen,
             "rule": RULE,
             "reason": self.reason,
+            "judged_logged_rows": self.judged_rows,
             "candidates": [
                 {"weight": w, "held_out_effect_risk": round(m, 6), "se_vs_lowest": round(s, 6)}
                 for w, (m, s) in self.risks.items()
             ],
         }
+        if self.regions is not None:
+            out["regions"] = {
+                "rule": REGION_RULE,
+                "used": self.regions.changed,
+                "z": round(self.regions.z, 4),
+                "leaves": [r.to_dict() for r in self.regions.regions],
+            }
+        return out
+
+
+def kish_scaled(weight: np.ndarray) -> np.ndarray:
+    """``weight`` rescaled to sum to Kish's effective sample size (sum w)^2 / sum w^2.
+
+    XGBoost's regularization (min_child_weight, lambda) is in units of summed weight: down-weighting
+    the experiment without rescaling regularizes harder, which alone can lower a noisy held-out risk
+    and pass for evidence of change. Rescaled, the fit sees as much weight as the rows are worth.
+    """
+    total, squares = float(weight.sum()), float(np.square(weight).sum())
+    return weight * (total / squares) if squares > 0 else weight
 
 
 def choose_experiment_weight(
@@ -60,14 +109,22 @@ def choose_experiment_weight(
     fit_t: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray], Any],
     seed: int,
     candidates: tuple[float, ...] = CANDIDATES,
+    names: list[str] | None = None,
+    supported: np.ndarray | None = None,
 ) -> WeightChoice:
     """The experiment's weight by the module's rule. ``e`` is P(treatment | x) per row (two arms, clipped
-    away from 0 and 1); ``fit_t(X, t, y, propensity, sample_weight)`` returns a fitted T-learner."""
+    away from 0 and 1); ``fit_t(X, t, y, propensity, sample_weight)`` returns a fitted T-learner, called
+    with a per-row ``sample_weight``. ``names``: the columns of ``X``, to describe the regions.
+    ``supported``: False on rows whose propensity was clipped; only the others judge (all when None)."""
     logged = np.flatnonzero(from_log)
     experiment = np.flatnonzero(~from_log)
-    arms, counts = np.unique(t[logged], return_counts=True)
+    judged = np.ones(len(logged), dtype=bool) if supported is None else np.asarray(supported)[logged]
+    arms, counts = np.unique(t[logged[judged]], return_counts=True)
     if len(arms) < 2 or counts.min() < MIN_LOGGED_PER_ARM:
-        return WeightChoice(1.0, {}, f"fewer than {MIN_LOGGED_PER_ARM} logged rows in an arm: not judged")
+        reason = (
+            f"fewer than {MIN_LOGGED_PER_ARM} logged rows with an unclipped propensity in an arm: not judged"
+        )
+        return WeightChoice(1.0, {}, reason, judged_rows=int(judged.sum()))
     rng = np.random.default_rng(seed)
     fold = np.empty(len(logged), dtype=np.int8)
     for arm in arms:  # each arm split in two halves, so both folds hold both arms
@@ -81,13 +138,15 @@ def choose_experiment_weight(
         train = np.concatenate([experiment, logged[fold != k]])
         held = fold == k
         for c, w in enumerate(candidates):
-            weight = np.where(from_log[train], 1.0, w)
+            weight = kish_scaled(np.where(from_log[train], 1.0, w))
             model = fit_t(X[train], t[train], y[train], e[train], weight)
             effect = np.asarray(model.predict(X[logged[held]])).reshape(-1)
             risk[c, held] = (psi[held] - effect) ** 2
+    # A clipped row's psi is biased (its propensity is not the policy's): it trains, it does not judge.
+    risk, fold = risk[:, judged], fold[judged]
     means = risk.mean(axis=1)
     best = int(np.argmin(means))
-    se = (risk - risk[best]).std(axis=1, ddof=1) / np.sqrt(len(logged))
+    se = (risk - risk[best]).std(axis=1, ddof=1) / np.sqrt(risk.shape[1])
     chosen = max(candidates[c] for c in range(len(candidates)) if means[c] <= means[best] + se[c])
     if chosen == max(candidates):
         reason = "the log agrees with the experiment within its noise"
@@ -96,4 +155,13 @@ def choose_experiment_weight(
     else:
         reason = f"the effects of held-out logged rows are predicted better with the experiment at weight {chosen:g}"
     risks = {w: (float(means[c]), float(se[c])) for c, w in enumerate(candidates)}
-    return WeightChoice(float(chosen), risks, reason)
+    regions = locate(
+        X[logged[judged]], fold, risk, candidates, min_rows=2 * MIN_LOGGED_PER_ARM, seed=seed, names=names
+    )
+    if regions is not None and regions.changed:
+        located = "; ".join(f"{rule} at weight {w:g}" for rule, w in regions.changed_rules)
+        reason = (
+            f"changed regions located: {located}, every other region at 1 "
+            f"(the global test alone: {reason}, weight {chosen:g})"
+        )
+    return WeightChoice(float(chosen), risks, reason, regions, judged_rows=int(judged.sum()))

@@ -195,5 +195,7 @@ def combine(data: TrainingData, path: Path, floor: float = DEFAULT_FLOOR) -> Tra
         description=description,
         outcome_kind=data.outcome_kind,
         propensity=data.propensity,
-        logged=LoggedRows(mask=mask, propensity=np.clip(e, floor, 1.0 - floor), report=report),
+        logged=LoggedRows(
+            mask=mask, propensity=np.clip(e, floor, 1.0 - floor), report=report, supported=~clipped
+        ),
     )

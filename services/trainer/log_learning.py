@@ -6,7 +6,8 @@ on the experiment's training rows alone; the chosen learner is then fitted on al
 row's known propensity. The effect-sample members use the same propensities in their pseudo-outcomes.
 The placebo refit shuffles the arms, which makes them randomized: it uses the design shares. Before the
 final fit, the experiment's rows get a weight beside the logged rows, chosen on held-out logged rows
-(services/trainer/experiment_weight.py): below 1 when the market has moved since the experiment.
+(services/trainer/experiment_weight.py): below 1 when the market has moved since the experiment, per
+region of the feature space when the move is located (services/trainer/drift_regions.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from services.trainer.data import LoggedRows
-from services.trainer.experiment_weight import choose_experiment_weight
+from services.trainer.experiment_weight import choose_experiment_weight, kish_scaled
 from services.trainer.from_log import SELECTION_RULE
 from services.trainer.learning import Learned, candidates_for, learner_factory
 from services.trainer.settings import TrainerSettings
@@ -81,6 +82,8 @@ def learn_combined(
     step: Callable[[str], AbstractContextManager[None]],
     report: Step,
     log_report: dict[str, Any] | None = None,
+    names: list[str] | None = None,
+    supported: np.ndarray | None = None,
 ) -> Learned:
     """Choose on the experiment rows, weigh the experiment on held-out logged rows, fit on all rows with
     known propensities, placebo, members. The weight's choice goes to ``log_report``."""
@@ -104,11 +107,16 @@ def learn_combined(
         choice = choose_experiment_weight(
             X, t, y, e, from_log, control,
             lambda Xa, ta, ya, ea, wa: make("t").fit(Xa, ta, ya, propensity=ea, sample_weight=wa), seed + 17,
+            names=names, supported=supported,
         )  # fmt: skip
-    report(f"experiment weight {choice.chosen:g} beside the log: {choice.reason}")
+    report(f"experiment weight beside the log: {choice.reason}")
     if log_report is not None:
         log_report["experiment_weight"] = choice.to_dict()
-    weight = None if choice.chosen == 1.0 else np.where(from_log, 1.0, choice.chosen)
+    weight = None
+    if choice.by_region or choice.chosen != 1.0:
+        weight = np.ones(len(y))
+        weight[~from_log] = choice.experiment_weights(X[~from_log])
+        weight = kish_scaled(weight)
     with step(f"fit {'+'.join(codes)} on experiment + log with known propensities"):
         served = _fit_form(make, codes, X, t, y, e, weight)
     with step("placebo fit"):
@@ -126,11 +134,24 @@ def learn_combined(
     )
 
 
-def logged_learner(logged: LoggedRows, rows: np.ndarray) -> Callable[..., Learned]:
-    """``learn``'s signature for the pipeline, bound to the known propensities of the training ``rows``."""
-    e, from_log = logged.propensity[rows], logged.mask[rows]
+def logged_learner(
+    logged: LoggedRows, rows: np.ndarray, names: list[str] | None = None
+) -> Callable[..., Learned]:
+    """``learn``'s signature for the pipeline, bound to the known propensities of the training ``rows``
+    (``names``: the encoded feature columns, to describe where the market moved)."""
+    e, from_log, supported = logged.propensity[rows], logged.mask[rows], logged.supported[rows]
 
     def run(X: np.ndarray, t: np.ndarray, y: np.ndarray, **kwargs: Any) -> Learned:
-        return learn_combined(X, t, y, e=e, from_log=from_log, log_report=logged.report, **kwargs)
+        return learn_combined(
+            X,
+            t,
+            y,
+            e=e,
+            from_log=from_log,
+            log_report=logged.report,
+            names=names,
+            supported=supported,
+            **kwargs,
+        )
 
     return run

@@ -160,7 +160,7 @@ def train(
             observed = observational_analysis(data, X, t, y, outcome_kind, settings)
         train_rows &= observed.keep
         test &= observed.keep
-    fit = learn if data.logged is None else logged_learner(data.logged, train_rows)
+    fit = learn if data.logged is None else logged_learner(data.logged, train_rows, schema.encoded_names)
     learned = prefitted.learned if prefitted is not None else fit(
         X[train_rows], t[train_rows], y[train_rows], control=data.control, outcome_kind=outcome_kind,
         settings=settings, seed=data.seed, propensity="estimate" if observational else data.propensity,

@@ -74,5 +74,9 @@ def print_log_summary(log: dict[str, Any]) -> None:
     typer.echo(f"log selection: {log['selection']}; {log['evaluation']}")
     weight = log.get("experiment_weight")
     if weight is not None:
-        typer.echo(f"experiment weight beside the log: {weight['chosen']:g} ({weight['reason']})")
+        regions = weight.get("regions") or {}
+        if regions.get("used"):
+            typer.echo(f"experiment weight beside the log, per region: {weight['reason']}")
+        else:
+            typer.echo(f"experiment weight beside the log: {weight['chosen']:g} ({weight['reason']})")
     sys.stdout.flush()

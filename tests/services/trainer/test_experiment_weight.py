@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.trainer.experiment_weight import CANDIDATES, MIN_LOGGED_PER_ARM, choose_experiment_weight
+from services.trainer.experiment_weight import (
+    CANDIDATES,
+    MIN_LOGGED_PER_ARM,
+    choose_experiment_weight,
+    kish_scaled,
+)
 from shared.estimators import TLearner
 
 
@@ -62,3 +67,26 @@ def test_too_few_logged_rows_in_an_arm_are_not_judged() -> None:
     )
     assert choice.chosen == 1.0 and choice.risks == {}
     assert "not judged" in choice.reason
+
+
+def test_only_rows_with_an_unclipped_propensity_judge() -> None:
+    """Rows marked unsupported (their propensity was clipped) may say anything: they do not judge."""
+    X, t, y, e, from_log = _combined(log_group_effect=-0.25, seed=1)
+    changed = choose_experiment_weight(X, t, y, e, from_log, 0, _fit_t, seed=3)
+    # The same changed log, but only its unchanged half (x0 <= 0) is supported: nothing left to object.
+    supported = ~from_log | (X[:, 0] <= 0)
+    judged = choose_experiment_weight(X, t, y, e, from_log, 0, _fit_t, seed=3, supported=supported)
+    assert changed.chosen < 1.0 and judged.chosen == 1.0, (changed, judged)
+    assert (
+        judged.judged_rows == int((from_log & supported).sum()) < changed.judged_rows == int(from_log.sum())
+    )
+
+
+def test_kish_scaling_keeps_equal_weights_and_sums_to_the_effective_size() -> None:
+    assert np.array_equal(kish_scaled(np.ones(5)), np.ones(5))
+    w = np.r_[np.full(300, 0.25), np.ones(100)]
+    scaled = kish_scaled(w)
+    ess = w.sum() ** 2 / np.square(w).sum()
+    assert scaled.sum() == pytest.approx(ess) and ess < len(w)
+    # Only the scale changes: the experiment's rows still weigh a quarter of the log's.
+    assert scaled[0] / scaled[-1] == pytest.approx(0.25)

@@ -114,6 +114,9 @@ def test_a_floor_clips_and_counts_extreme_propensities(market: Path, tmp_path: P
     _, manifest = resolve_current(tmp_path / "models")
     assert manifest.data.extra["log"]["clipped_rows"] == expected > 0
     assert f"{expected} logged rows clipped to the propensity floor 0.1" in res.output
+    # Clipped rows train but do not judge the experiment's weight: their transformed outcome is biased.
+    weight = manifest.data.extra["log"]["experiment_weight"]
+    assert weight["judged_logged_rows"] == len(rewarded) - expected
 
 
 def _bad_log(tmp_path: Path, market: Path, change: Any) -> Path:
