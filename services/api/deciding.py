@@ -56,13 +56,15 @@ class Decided:
 def calibration_of(
     model: LoadedModel, feedback: Feedback, space: str, segment: str, prior_sd: float
 ) -> SegmentCalibration:
-    """The segment's calibration, built once per change of its feedback (the key is the feedback)."""
+    """The segment's calibration under this model version (shared.bandit.contexts), built once per
+    change of its feedback (the key is the feedback)."""
     arms = model.bundle.arms
-    key = (space, segment, prior_sd, tuple(feedback.get((segment, a)) for a in arms))
+    context = model.contexts[segment]
+    key = (space, context, prior_sd, tuple(feedback.get((context, a)) for a in arms))
     cache = model.calibration_cache
     cal = cache.get(key)
     if cal is None:
-        cal = segment_calibration(feedback, segment, arms, prior_sd)
+        cal = segment_calibration(feedback, context, arms, prior_sd)
         if len(cache) >= CALIBRATION_CACHE_SIZE:
             cache.clear()  # feedback keeps changing the keys; old ones are never asked for again
         cache[key] = cal
@@ -98,7 +100,8 @@ def decide_request(
     rows: list[LogRow] = []
     for i, user in enumerate(users):
         aid, arm, seg = ids[i], arms[picked[i]], segments[i]
-        records.append(Assignment(aid, seg, arm, props[i], now, outcomes[i][picked[i]], terms.space))
+        context = model.contexts[seg]
+        records.append(Assignment(aid, context, arm, props[i], now, outcomes[i][picked[i]], terms.space))
         if terms.logged:
             rows.append(_log_row(aid, user, arm, props[i], seg, bundle.version, terms))
         decisions.append(

@@ -28,6 +28,7 @@ from services.api.schemas import OptimizeRequest
 from services.api.scoring import Scores, score_jobs
 from services.api.state import AppState, LoadedModel
 from shared.bandit import PRODUCTION, Feedback
+from shared.bandit.contexts import segment_of
 from shared.schema import SchemaError
 
 log = logging.getLogger("uplift.api")
@@ -110,7 +111,7 @@ async def _persist(state: AppState, done: list[Decided]) -> None:
 
     await state.guard.call(write, "record_assignments", writes=True)
     for r in records:
-        ASSIGNMENTS.labels(r.context, r.arm).inc()
+        ASSIGNMENTS.labels(segment_of(r.context), r.arm).inc()
 
 
 def _decide_alone(

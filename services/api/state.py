@@ -24,6 +24,7 @@ from shared.artifacts import ArtifactError
 from shared.assignment_log import AssignmentLog, open_log
 from shared.bandit import BanditStore, open_store, posterior
 from shared.bandit.calibration import SegmentCalibration
+from shared.bandit.contexts import context_key
 from shared.bundle import ModelBundle
 from shared.member_trees import PARITY_TOL as MEMBER_PARITY_TOL
 from shared.member_trees import MemberTrees
@@ -46,6 +47,12 @@ class LoadedModel:
     # The effect-sample members as one numpy forest (shared.member_trees), once built and checked
     # against XGBoost by ``prepare_members``; until then (or if it cannot be) XGBoost scores them.
     runtime: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Segment → the bandit store's context for this version (shared.bandit.contexts), built once.
+    contexts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Frozen: fill the dict the field made rather than replacing it.
+        self.contexts.update({seg: context_key(seg, self.bundle.version) for seg in SEGMENTS})
 
 
 def prepare_members(model: LoadedModel) -> None:

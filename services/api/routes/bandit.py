@@ -28,7 +28,8 @@ SandboxQuery = Annotated[
 
 @router.get("/bandit", response_model=BanditResponse)
 async def bandit(model: ModelDep, state: StateDep, sandbox: SandboxQuery = None) -> BanditResponse:
-    """Per segment × arm: what feedback taught, in production or in one sandbox.
+    """Per segment × arm: what feedback taught about the serving model version, in production or in
+    one sandbox (a reload to a new version starts from its prior; see shared.bandit.contexts).
 
     `calibration`: rewards with a prediction (n), their mean observed − predicted outcome with a
     95% interval, and for treatment arms the shift /optimize adds to every sampled effect (its
@@ -50,13 +51,14 @@ def _report(model: LoadedModel, state: AppState, feedback: Feedback, sandbox: st
     out: list[ArmPosterior] = []
     calibration: list[ArmCalibrationOut] = []
     for seg in SEGMENTS:
-        obs = [feedback.get((seg, a), _NONE) for a in arms]
+        context = model.contexts[seg]
+        obs = [feedback.get((context, a), _NONE) for a in arms]
         posts = [
             BetaPosterior(model.priors[(seg, a)][0] + f.successes, model.priors[(seg, a)][1] + f.failures)
             for a, f in zip(arms, obs, strict=True)
         ]
         best, loss = prob_best(posts), expected_loss(posts)
-        shift = segment_calibration(feedback, seg, arms, prior_sd)
+        shift = segment_calibration(feedback, context, arms, prior_sd)
         for k, (a, p) in enumerate(zip(arms, posts, strict=True)):
             lo, hi = p.interval()
             out.append(

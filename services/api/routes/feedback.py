@@ -7,6 +7,7 @@ from services.api.metrics import REWARDS
 from services.api.schemas import FeedbackRequest, FeedbackResponse
 from services.api.state import AppState
 from shared.bandit import PRODUCTION, RewardResult, UnknownAssignment
+from shared.bandit.contexts import segment_of
 
 router = APIRouter(tags=["bandit"])
 
@@ -50,9 +51,12 @@ async def feedback(
             ],
         )
     if result.status == "applied":
-        REWARDS.labels(result.context, result.arm, str(body.reward)).inc()
+        REWARDS.labels(segment_of(result.context), result.arm, str(body.reward)).inc()
     return FeedbackResponse(
-        assignment_id=body.assignment_id, status=result.status, segment=result.context, arm=result.arm
+        assignment_id=body.assignment_id,
+        status=result.status,
+        segment=segment_of(result.context),
+        arm=result.arm,
     )
 
 

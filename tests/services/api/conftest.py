@@ -1,4 +1,6 @@
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,7 +19,17 @@ from fastapi.testclient import TestClient
 
 from services.api.main import create_app
 from services.api.settings import ApiSettings
-from shared.artifacts import resolve_current
+from shared.artifacts import resolve_current, set_current
+
+
+def new_version(models: Path, name: str) -> None:
+    """A second version (a copy of the current one under a new name), made current."""
+    version_dir, _ = resolve_current(models)
+    shutil.copytree(version_dir, models / name)
+    raw = json.loads((models / name / "manifest.json").read_text())
+    raw["version"] = name
+    (models / name / "manifest.json").write_text(json.dumps(raw))
+    set_current(models, name)
 
 
 def free_port() -> int:

@@ -1,6 +1,7 @@
 """/optimize draws per user from the model's effect samples, with exact propensities, a calibration
 learned from /feedback, every assignment in the log, and sandboxes production never reads."""
 
+import shutil
 import time
 
 import numpy as np
@@ -9,7 +10,9 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from services.api.main import create_app
+from services.api.settings import ApiSettings
 from shared.assignment_log import features_hash, open_log
+from tests.services.api.conftest import new_version
 
 
 def _policy(seed, **kw):
@@ -203,3 +206,33 @@ def test_retention_purges_the_store_and_the_log(settings, users):
             client.post("/feedback", json={"assignment_id": fresh["assignment_id"], "reward": 0}).status_code
             == 200
         )
+
+
+def test_a_new_model_version_starts_its_calibration_and_a_restart_keeps_it(trained_models, tmp_path, users):
+    """Residuals are against the serving model's predictions, so they teach that version only."""
+    models = tmp_path / "models"
+    shutil.copytree(trained_models, models)
+    s = ApiSettings(models_dir=models, data_dir=tmp_path / "var", max_batch=50)
+
+    def taught(client: TestClient, segment: str) -> int:
+        return sum(c["n"] for c in client.get("/bandit").json()["calibration"] if c["segment"] == segment)
+
+    with TestClient(create_app(s)) as client:
+        user, pred, pol = _straddling(client, users)
+        decisions = [_optimize(client, user, policy={**pol, "seed": k})["decisions"][0] for k in range(31)]
+        for d in decisions[:30]:
+            assert (
+                client.post("/feedback", json={"assignment_id": d["assignment_id"], "reward": 1}).status_code
+                == 200
+            )
+        assert taught(client, pred["segment"]) == 30
+    with TestClient(create_app(s)) as client:  # a restart serving the same version keeps what it learned
+        assert taught(client, pred["segment"]) == 30
+        new_version(models, "v-next")
+        assert client.post("/admin/reload").status_code == 200
+        assert taught(client, pred["segment"]) == 0
+        # A reward for the old version's assignment still lands (on the old version's counts).
+        res = client.post("/feedback", json={"assignment_id": decisions[30]["assignment_id"], "reward": 0})
+        assert res.status_code == 200 and res.json()["status"] == "applied", res.text
+        assert res.json()["segment"] == pred["segment"]
+        assert taught(client, pred["segment"]) == 0

@@ -15,20 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.artifacts import resolve_current, set_current
-from tests.services.api.conftest import run_api
+from shared.artifacts import resolve_current
+from tests.services.api.conftest import new_version, run_api
 
 pytestmark = pytest.mark.slow
-
-
-def _new_version(models: Path, name: str) -> None:
-    """A second version (a copy of the current one under a new name), made current."""
-    version_dir, _ = resolve_current(models)
-    shutil.copytree(version_dir, models / name)
-    raw = json.loads((models / name / "manifest.json").read_text())
-    raw["version"] = name
-    (models / name / "manifest.json").write_text(json.dumps(raw))
-    set_current(models, name)
 
 
 def _predict_total(metrics: str) -> float:
@@ -63,7 +53,7 @@ def test_two_workers_agree_after_a_reload_and_metrics_add_up(trained_models, tmp
         for _ in range(6):
             assert _predict_total(httpx.get(f"{url}/metrics").text) == sent
 
-        _new_version(models, "v-second")
+        new_version(models, "v-second")
         res = httpx.post(f"{url}/admin/reload", timeout=60)
         assert res.status_code == 200
         body = res.json()
