@@ -16,7 +16,7 @@ powers of two, not tuned to any data set.
 Two guards keep the judge honest. Only logged rows whose propensity was not clipped judge: psi's
 expectation is the true effect only with the policy's exact e(x), and a serving policy that almost
 never treats most users logs e(x) near 0 there, so clipped to the floor their psi is biased (in the
-policy benchmark's drift scenario 88% of the logged rows were such; judged by them, the rule located
+policy benchmark's drift scenario 45,020 of 50,000 logged rows were such; judged by them, the rule located
 a "change" where the policy treats, not where the market moved). They still train. And every
 candidate's weights are rescaled to sum to their effective sample size (``kish_scaled``): XGBoost
 regularizes in units of summed weight, so an unscaled lower weight also means a smoother model,

@@ -68,7 +68,8 @@ def print_log_summary(log: dict[str, Any]) -> None:
     typer.echo(
         f"log: {log['rows_used']} of {log['rows_in_file']} rows of {log['path']} used (arms {log['arms']}); "
         f"dropped {log['dropped_unrewarded']} without a reward and {log['dropped_without_features']} without "
-        f"features; {log['clipped_rows']} logged rows clipped to the propensity floor {log['propensity_floor']}"
+        f"features; {log['clipped_rows']} logged rows clipped to the propensity floor {log['propensity_floor']} "
+        "(they train; only the others judge the experiment's weight)"
     )
     typer.echo(f"log weighting: {log['weighting']}")
     typer.echo(f"log selection: {log['selection']}; {log['evaluation']}")
