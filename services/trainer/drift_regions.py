@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from services.trainer.one_se_rule import one_se_choice
+
 MAX_DEPTH = 3
 LEAF_SHARE = 1 / 16
 # One standard error leaves this much of a normal in one tail: the global rule's level.
@@ -78,8 +80,10 @@ class Regions:
         return any(r.weight < 1.0 for r in self.regions)
 
     def weights(self, X: np.ndarray) -> np.ndarray:
-        leaves = self.tree.apply(np.asarray(X, dtype=np.float32))
-        return np.array([self.leaf_weight[int(leaf)] for leaf in leaves], dtype=np.float64)
+        # Indexed by node id: one vectorised lookup for every experiment row, not a Python loop.
+        by_node = np.ones(self.tree.tree_.node_count)
+        by_node[list(self.leaf_weight)] = list(self.leaf_weight.values())
+        return by_node[self.tree.apply(np.asarray(X, dtype=np.float32))]
 
 
 Condition = tuple[str, str, float | str]  # (column, operator, threshold or category)
@@ -197,9 +201,7 @@ def locate(
             d = rows[full] - rows[lowest]
             if d.mean() > z * d.std(ddof=1) / np.sqrt(n):
                 below = [c for c in range(len(candidates)) if candidates[c] < 1.0]
-                best = min(below, key=lambda c: means[c])
-                se = (rows - rows[best]).std(axis=1, ddof=1) / np.sqrt(n)
-                weight = max(candidates[c] for c in below if means[c] <= means[best] + se[c])
+                weight, _, _ = one_se_choice(rows, candidates, below)
         leaf_weight[leaf] = float(weight)
         regions.append(
             Region(

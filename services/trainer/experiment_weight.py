@@ -37,6 +37,7 @@ import numpy as np
 
 from services.trainer.drift_regions import RULE as REGION_RULE
 from services.trainer.drift_regions import Regions, locate
+from services.trainer.one_se_rule import one_se_choice
 
 CANDIDATES = (1.0, 0.5, 0.25, 0.125, 0.0625, 0.0)  # 0: the log alone
 # Fewer logged rows per arm than this and the held-out halves cannot judge: the experiment keeps w = 1.
@@ -63,7 +64,8 @@ class WeightChoice:
 
     def experiment_weights(self, X: np.ndarray) -> np.ndarray | float:
         """The weight of each experiment row (its region's), or the global weight for all of them."""
-        if self.regions is not None and self.regions.changed:
+        if self.by_region:
+            assert self.regions is not None
             return self.regions.weights(X)
         return self.chosen
 
@@ -144,10 +146,7 @@ def choose_experiment_weight(
             risk[c, held] = (psi[held] - effect) ** 2
     # A clipped row's psi is biased (its propensity is not the policy's): it trains, it does not judge.
     risk, fold = risk[:, judged], fold[judged]
-    means = risk.mean(axis=1)
-    best = int(np.argmin(means))
-    se = (risk - risk[best]).std(axis=1, ddof=1) / np.sqrt(risk.shape[1])
-    chosen = max(candidates[c] for c in range(len(candidates)) if means[c] <= means[best] + se[c])
+    chosen, means, se = one_se_choice(risk, candidates)
     if chosen == max(candidates):
         reason = "the log agrees with the experiment within its noise"
     elif chosen == 0:
