@@ -320,11 +320,13 @@ class ModelBundle:
         self, X: np.ndarray, effects: np.ndarray, level: float
     ) -> tuple[np.ndarray, np.ndarray]:
         """Interval of each user's effect per treatment arm (n, arms − 1), around the served ``effects``."""
-        return effect_interval(effects.reshape(len(X), -1), self._member_raw(X), level)
+        return effect_interval(
+            effects.reshape(len(X), -1), self._member_raw(X), level, self.effect_form.slopes
+        )
 
     def effect_samples(self, X: np.ndarray, effects: np.ndarray) -> np.ndarray:
         """Plausible effects per user, arm and member (n, arms − 1, members), centred on ``effects``."""
-        return effect_samples(effects.reshape(len(X), -1), self._member_raw(X))
+        return effect_samples(effects.reshape(len(X), -1), self._member_raw(X), self.effect_form.slopes)
 
     def segments(self, effects: np.ndarray) -> np.ndarray:
         seg = self.manifest.segments

@@ -9,6 +9,7 @@ served effect (see ``shared.estimators.uncertainty`` for how the members are fit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -25,17 +26,33 @@ class EffectForm:
     # Per treatment arm: (index into the effect boosters, weight).
     terms: tuple[tuple[tuple[int, float], ...], ...] = ()
     offsets: tuple[float, ...] = ()
+    # Per treatment arm: (intercept, slope) of the calibration the effect goes through last
+    # (``shared.estimators.effect_calibration``); empty when none was applied.
+    calibration: tuple[tuple[float, float], ...] = ()
 
     @property
     def is_t_learner(self) -> bool:
-        return self.outcome_weight == 1.0 and not any(self.terms) and not any(self.offsets)
+        return (
+            self.outcome_weight == 1.0
+            and not any(self.terms)
+            and not any(self.offsets)
+            and all(c == (0.0, 1.0) for c in self.calibration)
+        )
+
+    @cached_property
+    def slopes(self) -> np.ndarray | None:
+        """The calibration's slope per treatment arm (the members' spread scales with it), or None."""
+        return np.array([s for _, s in self.calibration]) if self.calibration else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "outcome_weight": self.outcome_weight,
             "terms": [[[i, w] for i, w in arm] for arm in self.terms],
             "offsets": list(self.offsets),
         }
+        if self.calibration:
+            out["calibration"] = [[a, b] for a, b in self.calibration]
+        return out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> EffectForm:
@@ -43,6 +60,7 @@ class EffectForm:
             outcome_weight=float(raw["outcome_weight"]),
             terms=tuple(tuple((int(i), float(w)) for i, w in arm) for arm in raw.get("terms", [])),
             offsets=tuple(float(o) for o in raw.get("offsets", [])),
+            calibration=tuple((float(a), float(b)) for a, b in raw.get("calibration", [])),
         )
 
 
@@ -60,20 +78,33 @@ def combine(outcomes: np.ndarray, effect_raw: np.ndarray | None, form: EffectFor
         for idx, weight in arm_terms:
             assert effect_raw is not None
             effects[:, k] += weight * effect_raw[:, idx]
+    for k, (intercept, slope) in enumerate(form.calibration):
+        effects[:, k] = intercept + slope * effects[:, k]
     return np.hstack([mu0, mu0 + effects])
 
 
-def effect_samples(point: np.ndarray, raw: np.ndarray) -> np.ndarray:
-    """Samples centred on the served effect: point (n, arms) and member outputs (n, arms, members)."""
-    return point[:, :, None] + SCALE * (raw - raw.mean(axis=2, keepdims=True))
+def _scale(slopes: np.ndarray | None) -> float | np.ndarray:
+    """The members' spread multiplier: SCALE, times each arm's calibration slope when there is one."""
+    return SCALE if slopes is None else SCALE * np.asarray(slopes)[None, :, None]
 
 
-def effect_interval(point: np.ndarray, raw: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+def effect_samples(point: np.ndarray, raw: np.ndarray, slopes: np.ndarray | None = None) -> np.ndarray:
+    """Samples centred on the served effect: point (n, arms) and member outputs (n, arms, members).
+
+    ``slopes``: the served form's calibration slopes (``EffectForm.slopes``): the members are raw,
+    uncalibrated fits, so their spread is scaled as the served effect was."""
+    return point[:, :, None] + _scale(slopes) * (raw - raw.mean(axis=2, keepdims=True))
+
+
+def effect_interval(
+    point: np.ndarray, raw: np.ndarray, level: float, slopes: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A normal interval from the members' scaled spread, centred on the served effect."""
     from scipy.stats import norm
 
     if not 0.01 <= level <= 0.999:
         # Beyond 0.999 the normal quantile runs to infinity in floating point.
         raise ValueError(f"interval: must be a coverage level between 0.01 and 0.999, got {level}")
-    half = float(norm.ppf(0.5 + level / 2.0)) * SCALE * raw.std(axis=2, ddof=1)
+    sd = raw.std(axis=2, ddof=1) * (1.0 if slopes is None else np.asarray(slopes)[None, :])
+    half = float(norm.ppf(0.5 + level / 2.0)) * SCALE * sd
     return point - half, point + half

@@ -90,7 +90,7 @@ def effect_samples_of(model: LoadedModel, X: np.ndarray, effects: np.ndarray) ->
     trees = model.runtime.get("members")
     if trees is None:
         return bundle.effect_samples(X, effects)
-    return effect_samples(effects, trees.raw(X))
+    return effect_samples(effects, trees.raw(X), bundle.effect_form.slopes)
 
 
 def score(bundle: ModelBundle, features: Sequence[dict[str, Any]]) -> Scores:

@@ -37,6 +37,7 @@ from shared.artifacts import (
     write_json,
 )
 from shared.estimators import TLearner
+from shared.estimators.effect_calibration import held_out_scale
 from shared.estimators.tlearner import DEFAULT_PARAMS
 from shared.estimators.uncertainty import effect_interval, member_predictions
 from shared.parity import PARITY_REFERENCE_FILE, parity_reference
@@ -179,7 +180,21 @@ def train(
         )
         member_raw = member_predictions(learned.members, X[test])
         models = {"t_learner": model.predict(X[test]).reshape(len(effects), -1), "placebo": placebo_effects}
-        metrics = _evaluate(data, model, mu, effects, models, member_raw, test, y, t, lower, upper, settings)
+        metrics = _evaluate(
+            data,
+            model,
+            mu,
+            effects,
+            models,
+            member_raw,
+            test,
+            y,
+            t,
+            lower,
+            upper,
+            settings,
+            served.form.slopes,
+        )
         metrics["learner"] = learner_report(learned, settings)
         metrics["warnings"] = warnings
         metrics["assumptions"] = {
@@ -280,18 +295,22 @@ def _evaluate(
     lower: float,
     upper: float,
     settings: TrainerSettings,
+    slopes: np.ndarray | None,
 ) -> dict[str, Any]:
     yt, tt = y[test], t[test]
     truth_all = _truth_matrix(data, model, test)
     arms: dict[str, Any] = {}
     placebo_2d = models["placebo"].reshape(len(effects), -1)
-    low, high = effect_interval(effects, member_raw, INTERVAL_LEVEL)
+    low, high = effect_interval(effects, member_raw, INTERVAL_LEVEL, slopes)
     verdicts = {}
     for k, arm in enumerate(model.treatment_arms):
         rows = (tt == arm) | (tt == model.control)
         treated = (tt[rows] == arm).astype(np.int8)
         truth = truth_all[rows, k] if truth_all is not None else None
         res = evaluate_arm(yt[rows], treated, effects[rows, k], mu[rows, k + 1], truth)
+        res["effect_scale"] = held_out_scale(
+            yt[rows], treated, mu[rows, 0], mu[rows, k + 1], effects[rows, k]
+        )
         res["qini_placebo"] = evaluate_arm(yt[rows], treated, placebo_2d[rows, k], mu[rows, k + 1], None)[
             "qini"
         ]

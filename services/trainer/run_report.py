@@ -32,7 +32,17 @@ def learner_summary(report: dict[str, Any]) -> dict[str, Any]:
     table = [
         {k: c.get(k) for k in keep} for c in [*report.get("candidates", []), *report.get("ensembles", [])]
     ]
-    head = ("chosen", "requested", "reason", "criterion", "folds", "rows", "seed", "effect_samples")
+    head = (
+        "chosen",
+        "requested",
+        "reason",
+        "criterion",
+        "folds",
+        "rows",
+        "seed",
+        "effect_samples",
+        "calibration",
+    )
     return {k: report[k] for k in head if k in report} | {"candidates": table}
 
 

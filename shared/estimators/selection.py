@@ -30,6 +30,7 @@ import numpy as np
 
 from shared.estimators.base import MetaLearner
 from shared.estimators.drlearner import dr_pseudo_outcomes
+from shared.estimators.effect_calibration import ArmCalibration, calibrate_arm
 from shared.estimators.registry import sharing_outcomes
 from shared.estimators.tlearner import TLearner
 from shared.metrics.bootstrap import paired_weights, weighted_qini
@@ -73,6 +74,8 @@ class Selection:
     # The selection rows and the T-learner's out-of-fold outcomes there: the uncertainty members reuse them.
     oof_rows: np.ndarray | None = field(default=None, repr=False)
     oof_outcomes: np.ndarray | None = field(default=None, repr=False)
+    # The chosen learner's out-of-fold calibration per treatment arm (``effect_calibration``).
+    calibration: list[ArmCalibration] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -175,17 +178,26 @@ def _score(
     )
 
 
-def _dr_risk(y: np.ndarray, t: np.ndarray, arms: list[Any], mu: np.ndarray, effects: np.ndarray) -> float:
-    """Mean squared distance from AIPW pseudo-outcomes (arm shares as the known design propensity)."""
-    risks = []
+def _pseudo_outcomes(
+    y: np.ndarray, t: np.ndarray, arms: list[Any], mu: np.ndarray | None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per treatment arm: its rows (with control's) and their AIPW pseudo-outcomes, the arm shares as
+    the known design propensity. Without out-of-fold outcomes (no T-learner candidate) the outcome
+    terms are 0: the transformed outcome, unbiased too, only noisier."""
+    out = []
     for k, arm in enumerate(arms[1:]):
         rows = (t == arm) | (t == arms[0])
         treated = (t[rows] == arm).astype(np.float64)
-        phi = dr_pseudo_outcomes(
-            y[rows], treated, mu[rows, 0], mu[rows, k + 1], np.full(len(treated), treated.mean())
-        )
-        risks.append(float(np.mean((phi - effects[rows, k]) ** 2)))
-    return float(np.mean(risks))
+        mu0 = mu[rows, 0] if mu is not None else np.zeros(len(treated))
+        mu1 = mu[rows, k + 1] if mu is not None else np.zeros(len(treated))
+        phi = dr_pseudo_outcomes(y[rows], treated, mu0, mu1, np.full(len(treated), treated.mean()))
+        out.append((rows, phi))
+    return out
+
+
+def _dr_risk(pseudo: list[tuple[np.ndarray, np.ndarray]], effects: np.ndarray) -> float:
+    """Mean squared distance of the effects from the AIPW pseudo-outcomes, averaged over arms."""
+    return float(np.mean([np.mean((phi - effects[rows, k]) ** 2) for k, (rows, phi) in enumerate(pseudo)]))
 
 
 def select_learner(
@@ -201,8 +213,12 @@ def select_learner(
     n_boot: int = 100,
     seed: int = 0,
     progress: Callable[[str], Any] | None = None,
+    calibrate: bool = True,
 ) -> Selection:
-    """Cross-fit every candidate on (a seeded subsample of) the training rows and choose one or an average."""
+    """Cross-fit every candidate on (a seeded subsample of) the training rows and choose one or an average.
+
+    ``calibrate``: fit the chosen learner's effect calibration on its out-of-fold effects (the arm
+    shares are the propensity: only for randomized rows)."""
     started = time.perf_counter()
     if not candidates:
         raise SelectionError("--learner: no candidate learner can take this data")
@@ -269,11 +285,12 @@ def select_learner(
         score, q = _score(scorer, "+".join(tied), avg, 0.0)
         ensembles.append(score)
         oof[score.learner], samples[score.learner] = avg, q
+    pseudo = _pseudo_outcomes(ys, ts, arms, mu_t)
     for s in [*scores, *ensembles]:
         if s.qini is None:
             continue
         if mu_t is not None:
-            s.dr_risk = _dr_risk(ys, ts, arms, mu_t, oof[s.learner])
+            s.dr_risk = _dr_risk(pseudo, oof[s.learner])
         if "t" in samples:
             diff = samples[s.learner] - samples["t"]
             s.qini_minus_t, s.qini_minus_t_sd = float(diff[0]), float(diff[1:].std(ddof=1))
@@ -298,6 +315,14 @@ def select_learner(
             f"{len(tied)} best of them ({', '.join(tied)}) is served"
         )
     reason = f"{why}: Qini {winner.qini:.5f} ± {winner.qini_sd:.5f} (bootstrap sd)"
+    calibration = (
+        [
+            calibrate_arm(str(arm), phi, oof[winner.learner][rows, k])
+            for k, (arm, (rows, phi)) in enumerate(zip(arms[1:], pseudo, strict=True))
+        ]
+        if calibrate
+        else []
+    )
     if winner.qini_minus_t is not None and winner.learner != "t":
         reason += f"; {winner.qini_minus_t:+.5f} ± {winner.qini_minus_t_sd:.5f} against the T-learner"
     return Selection(
@@ -312,4 +337,5 @@ def select_learner(
         wall_seconds=round(time.perf_counter() - started, 2),
         oof_rows=rows if mu_t is not None else None,
         oof_outcomes=mu_t,
+        calibration=calibration,
     )

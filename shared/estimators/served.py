@@ -5,6 +5,7 @@ Whatever the selection chose (one learner or an average of several), the served 
     outcomes: the T-learner's outcome models mu_0 .. mu_K on the features (p_control, the response
               model, the bandit's priors), always present;
     effect_k(x) = outcome_weight · (mu_k(x) − mu_0(x)) + offset_k + Σ_j weight_kj · b_j(x)
+    served_k(x) = intercept_k + slope_k · effect_k(x)      (the out-of-fold calibration, when applied)
 
 where the b_j are squared-error regression boosters (the direct effect models of the S/X/DR/R/CT
 learners, see ``EffectFunction``). A plain T-learner is ``outcome_weight = 1`` with no terms; an
@@ -37,6 +38,8 @@ class ServedModel:
     baseline: TLearner
     members: list[MetaLearner]
     codes: list[str]
+    # (intercept, slope) per treatment arm the effect goes through last (out-of-fold calibration).
+    calibration: tuple[tuple[float, float], ...] = ()
     form: EffectForm = field(init=False)
     effect_boosters: list[xgb.Booster] = field(init=False)
 
@@ -62,6 +65,7 @@ class ServedModel:
             outcome_weight=outcome_weight,
             terms=tuple(tuple(t) for t in terms) if boosters else (),
             offsets=tuple(offsets) if boosters else (),
+            calibration=() if all(c == (0.0, 1.0) for c in self.calibration) else self.calibration,
         )
 
     @property
