@@ -3,11 +3,12 @@
     uv run python loadtests/bench_calibration.py            # every shape, writes loadtests/results/calibration.json
     uv run python loadtests/bench_calibration.py --only smooth,null --rows 50000
 
-Per synthetic market shape (each of known truth): the trainer's `learn` (default selection, which
-fits the calibration out of fold) on a training split of `--rows` users; then, on fresh users of the
-same market (another seed), the greedy policy "treat when effect × value > cost" with the served
-(calibrated) effects and with the same model's uncalibrated effects, at costs where the oracle
-treats 5%, 10% and 25% of users (those the market allows). Printed per setting: each policy's
+Per synthetic market shape (each of known truth): the trainer's `learn` (default selection) on the
+training split of `--rows` users and its calibration on the held-out split, as `uplift train` does
+(services/trainer/calibrate.py); then, on fresh users of the same market (another seed), the greedy
+policy "treat when effect × value > cost" with the served (calibrated) effects and with the same
+model's uncalibrated effects, at costs where the oracle
+treats 2%, 5%, 10% and 25% of users (those the market allows). Printed per setting: each policy's
 expected profit from the true effects as a share of the oracle's, and the slope of the true effect
 on each version's effect (1: on the right scale). The null market (no effect for anyone) has no
 oracle profit: its figure is the loss per 1,000 users at a cost of half a point of conversion.
@@ -20,23 +21,20 @@ import argparse
 import json
 import time
 from contextlib import nullcontext
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from services.trainer.calibrate import calibrate_on_held_out
 from services.trainer.data import from_market, split_mask
 from services.trainer.learning import learn, outcome_kind_of
 from services.trainer.settings import TrainerSettings
-from shared.estimators.drlearner import dr_pseudo_outcomes
-from shared.estimators.effect_calibration import calibrate_arm
-from shared.estimators.served import ServedModel
 from shared.shape_names import SHAPES
 from shared.synthetic import MarketConfig, generate_market
 
 RESULTS = Path(__file__).parent / "results" / "calibration.json"
-SHARES = (0.05, 0.10, 0.25)
+SHARES = (0.02, 0.05, 0.10, 0.25)
 NULL_COST = 0.005
 
 
@@ -86,38 +84,22 @@ def run(shape: str, rows: int, fresh: int, seed: int) -> dict[str, Any]:
         X[train], t[train], y[train], control=data.control, outcome_kind=kind, settings=settings,
         seed=data.seed, propensity=data.propensity, step=lambda _name: nullcontext(), report=lambda _m: None,
     )  # fmt: skip
+    plain = learned.served
+    learned, report = calibrate_on_held_out(learned, X[~train], t[~train], y[~train], data.control)
     served = learned.served
-    plain = ServedModel(baseline=served.baseline, members=served.members, codes=served.codes)
-    # Variant: the same linear fit on the held-out rows, with the final model's own effects.
-    test = ~train
-    mu = plain.predict_outcomes(X[test])
-    treated = (t[test] != data.control).astype(np.float64)
-    phi = dr_pseudo_outcomes(y[test], treated, mu[:, 0], mu[:, 1], np.full(len(treated), treated.mean()))
-    held = calibrate_arm("1", phi, mu[:, 1] - mu[:, 0])
-    on_held = ServedModel(
-        baseline=served.baseline, members=served.members, codes=served.codes, calibration=(held.map,)
-    )
     users = generate_market(MarketConfig(rows=fresh, seed=seed + 1, shape=shape, impression_users=1000)).users
     Xf, _ = schema.encode_frame(users[data.features])
     truth = users["true_cate"].to_numpy()
     calibrated, raw = served.predict(Xf)[:, 0], plain.predict(Xf)[:, 0]
-    held_eff = on_held.predict(Xf)[:, 0]
-    assert learned.selection is not None
-    cal = learned.selection.calibration[0]
     out: dict[str, Any] = {
         "learner": served.name,
         "fit_seconds": round(time.perf_counter() - started, 1),
-        "calibration": asdict(cal),
-        "held_out_calibration": asdict(held),
-        "truth_slope": {
-            "uncalibrated": _truth_slope(truth, raw),
-            "served": _truth_slope(truth, calibrated),
-            "held_out": _truth_slope(truth, held_eff),
-        },
+        "calibration": report["arms"][0],
+        "truth_slope": {"uncalibrated": _truth_slope(truth, raw), "served": _truth_slope(truth, calibrated)},
         "settings": [],
     }
     if shape == "null":
-        for name, eff in (("uncalibrated", raw), ("served", calibrated), ("held_out", held_eff)):
+        for name, eff in (("uncalibrated", raw), ("served", calibrated)):
             out[f"{name}_loss_per_1000"] = round(-1000 * _profit(truth, eff, NULL_COST) / len(truth), 4)
         return out
     for share in SHARES:
@@ -131,7 +113,6 @@ def run(shape: str, rows: int, fresh: int, seed: int) -> dict[str, Any]:
                 "cost": round(cost, 6),
                 "uncalibrated_over_oracle": round(_profit(truth, raw, cost) / oracle, 4),
                 "served_over_oracle": round(_profit(truth, calibrated, cost) / oracle, 4),
-                "held_out_over_oracle": round(_profit(truth, held_eff, cost) / oracle, 4),
                 "uncalibrated_treats": round(float((raw > cost).mean()), 4),
                 "served_treats": round(float((calibrated > cost).mean()), 4),
             }
@@ -154,24 +135,23 @@ def main() -> None:
         res = results["shapes"][shape] = run(shape, args.rows, args.fresh, args.seed)
         c = res["calibration"]
         print(
-            f"{shape:>10}: {res['learner']}; slope {c['slope']:.3f} ± {c['slope_se']:.3f}, intercept "
-            f"{c['intercept']:+.4f} ± {c['intercept_se']:.4f}: {'applied' if c['applied'] else 'not applied'}; "
-            f"slope of the truth on the effect {res['truth_slope']}; held-out fit {res['held_out_calibration']}",
+            f"{shape:>10}: {res['learner']}; slope {c['slope']:.3f} ± {c['slope_se']:.3f} around the average "
+            f"effect {c['mean_effect']:+.4f}: {'applied' if c['applied'] else 'not applied'}; "
+            f"slope of the truth on the effect {res['truth_slope']['uncalibrated']:.3f} -> "
+            f"{res['truth_slope']['served']:.3f} (1: the right scale)",
             flush=True,
         )
         for s in res["settings"]:
             print(
                 f"{'':>12}oracle treats {s['oracle_share']:.0%}: greedy/oracle uncalibrated "
                 f"{s['uncalibrated_over_oracle']:.3f} (treats {s['uncalibrated_treats']:.1%}), served "
-                f"{s['served_over_oracle']:.3f} (treats {s['served_treats']:.1%}), held-out fit "
-                f"{s['held_out_over_oracle']:.3f}",
+                f"{s['served_over_oracle']:.3f} (treats {s['served_treats']:.1%})",
                 flush=True,
             )
         if shape == "null":
             print(
                 f"{'':>12}loss per 1,000 users at cost {NULL_COST}: uncalibrated "
-                f"{res['uncalibrated_loss_per_1000']}, served {res['served_loss_per_1000']}, "
-                f"held-out fit {res['held_out_loss_per_1000']}",
+                f"{res['uncalibrated_loss_per_1000']}, served {res['served_loss_per_1000']}",
                 flush=True,
             )
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -80,17 +80,12 @@ def learner_factory(
 
 
 def _fit_form(
-    make: Callable[[str], MetaLearner],
-    codes: list[str],
-    X: np.ndarray,
-    t: np.ndarray,
-    y: np.ndarray,
-    calibration: tuple[tuple[float, float], ...] = (),
+    make: Callable[[str], MetaLearner], codes: list[str], X: np.ndarray, t: np.ndarray, y: np.ndarray
 ) -> ServedModel:
     baseline = make("t").fit(X, t, y)
     assert isinstance(baseline, TLearner)
     members = [baseline if c == "t" else sharing_outcomes(make(c), baseline).fit(X, t, y) for c in codes]
-    return ServedModel(baseline=baseline, members=members, codes=codes, calibration=calibration)
+    return ServedModel(baseline=baseline, members=members, codes=codes)
 
 
 def learn(
@@ -116,20 +111,17 @@ def learn(
             selection = select_learner(
                 X, t, y, control=control, candidates=candidates, make=make, n_folds=settings.folds,
                 max_rows=settings.selection_rows, n_boot=settings.bootstrap_resamples, seed=seed + 11,
-                progress=report, calibrate=propensity != "estimate",
+                progress=report,
             )  # fmt: skip
         codes = selection.chosen
     else:
         codes = candidates
-    calibration = tuple(c.map for c in selection.calibration) if selection is not None else ()
     with step(f"fit {'+'.join(codes)} on the training split"):
-        served = _fit_form(make, codes, X, t, y, calibration)
+        served = _fit_form(make, codes, X, t, y)
     with step("placebo fit"):
         # The same procedure on shuffled arms: whatever "effect" it finds is noise at this sample size.
-        # Scaled like the served effect (not shifted: the placebo's band is around 0), so the segment
-        # thresholds it sets stay in the served effect's units.
         shuffled = np.random.default_rng(seed + 2).permutation(t)
-        placebo = _fit_form(make, codes, X, shuffled, y, tuple((0.0, b) for _, b in calibration))
+        placebo = _fit_form(make, codes, X, shuffled, y)
     with step("effect samples"):
         if selection is not None and selection.oof_outcomes is not None and selection.oof_rows is not None:
             rows, mu = selection.oof_rows, selection.oof_outcomes

@@ -99,9 +99,6 @@ def learn_combined(
                 X[experiment], t[experiment], y[experiment], control=control, candidates=candidates,
                 make=make, n_folds=settings.folds, max_rows=settings.selection_rows,
                 n_boot=settings.bootstrap_resamples, seed=seed + 11, progress=report,
-                # Not calibrated: the final fit adds the log (and, after a drift, other effects), so a
-                # scale read off the experiment's out-of-fold effects would not be this model's.
-                calibrate=False,
             )  # fmt: skip
         codes = selection.chosen
     else:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from services.trainer import ranking
+from services.trainer.calibrate import calibrate_on_held_out
 from services.trainer.data import TrainingData, split_mask
 from services.trainer.evaluate import evaluate_arm, evaluate_segments
 from services.trainer.export import write_uplift
@@ -37,7 +38,6 @@ from shared.artifacts import (
     write_json,
 )
 from shared.estimators import TLearner
-from shared.estimators.effect_calibration import held_out_scale
 from shared.estimators.tlearner import DEFAULT_PARAMS
 from shared.estimators.uncertainty import effect_interval, member_predictions
 from shared.parity import PARITY_REFERENCE_FILE, parity_reference
@@ -167,6 +167,10 @@ def train(
         settings=settings, seed=data.seed, propensity="estimate" if observational else data.propensity,
         step=timer.step, report=timer.report,
     )  # fmt: skip
+    calibration = None
+    if not observational and data.logged is None and prefitted is None:
+        with timer.step("effect scale on held-out rows"):
+            learned, calibration = calibrate_on_held_out(learned, X[test], t[test], y[test], data.control)
     model, served = learned.served.baseline, learned.served
     with timer.step("evaluate"):
         mu = served.predict_outcomes(X[test])
@@ -196,6 +200,8 @@ def train(
             served.form.slopes,
         )
         metrics["learner"] = learner_report(learned, settings)
+        if calibration is not None:
+            metrics["learner"]["calibration"] = calibration
         metrics["warnings"] = warnings
         metrics["assumptions"] = {
             "path": "observational" if observational else "randomized",
@@ -308,9 +314,6 @@ def _evaluate(
         treated = (tt[rows] == arm).astype(np.int8)
         truth = truth_all[rows, k] if truth_all is not None else None
         res = evaluate_arm(yt[rows], treated, effects[rows, k], mu[rows, k + 1], truth)
-        res["effect_scale"] = held_out_scale(
-            yt[rows], treated, mu[rows, 0], mu[rows, k + 1], effects[rows, k]
-        )
         res["qini_placebo"] = evaluate_arm(yt[rows], treated, placebo_2d[rows, k], mu[rows, k + 1], None)[
             "qini"
         ]

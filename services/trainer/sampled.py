@@ -62,9 +62,6 @@ def choose(
     selection = select_learner(
         sample.X, sample.t, sample.y, control=arms[0], candidates=candidates, make=make, n_folds=settings.folds,
         max_rows=settings.selection_rows, n_boot=settings.bootstrap_resamples, seed=seed + 11, progress=report,
-        # Not calibrated: the cluster and out-of-core paths fit their own subset of learners on all
-        # rows, so a scale read off this sample's chosen learner would not be the served model's.
-        calibrate=False,
     )  # fmt: skip
     return selection.chosen, selection
 

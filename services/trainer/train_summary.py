@@ -27,12 +27,16 @@ def _print_learner(report: dict[str, Any]) -> None:
             else "baseline"
         )
         typer.echo(f"  {c['learner']:>8}: {c['qini']:.5f} ± {c['qini_sd']:.5f}   {vs_t}")
-    for c in report.get("calibration", []):
+    for c in report.get("calibration", {}).get("arms", []):
+        fitted = f"slope {c['slope']:.3f} ± {c['slope_se']:.3f}" if c["slope_se"] else "not fitted"
         typer.echo(
-            f"  effect scale, arm {c['arm']} (out of fold): slope {c['slope']:.3f} ± {c['slope_se']:.3f}, "
-            f"intercept {c['intercept']:+.4f} ± {c['intercept_se']:.4f}: "
-            + ("applied" if c["applied"] else "not applied")
-            + f", {c['reason']}"
+            f"effect scale on held-out rows, arm {c['arm']}: {fitted}: "
+            + (
+                f"spread around the average effect {c['mean_effect']:+.4f} scaled by the slope"
+                if c["applied"]
+                else "served as fitted"
+            )
+            + f" ({c['reason']})"
         )
 
 
@@ -49,9 +53,6 @@ def print_summary(metrics: dict[str, Any]) -> None:
             parts.append(f"oracle={res['qini_oracle']:.5f} ratio={_maybe(res['qini_vs_oracle'])}")
             parts.append(f"pearson={_maybe(res['pearson_cate_truth'])}")
         parts.append(f"placebo={res['qini_placebo']:.5f}")
-        scale = res.get("effect_scale", {})
-        if scale.get("slope") is not None:
-            parts.append(f"scale={scale['slope']:.2f} [{scale['slope_low']:.2f}, {scale['slope_high']:.2f}]")
         q = res["compare"]["chosen"]["qini"]
         parts.append(f"90% interval [{q['low']:.5f}, {q['high']:.5f}]")
         parts.append(f"T-learner={res['compare']['t_learner']['qini']['value']:.5f}")

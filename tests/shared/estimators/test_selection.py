@@ -99,32 +99,3 @@ def test_a_tie_of_many_averages_only_the_best_few() -> None:
     )
     assert len(sel.chosen) == MAX_ENSEMBLE and set(sel.chosen) <= set(copies)
     assert "5 learners are within one paired sd" in sel.reason
-
-
-class _Compressed(_Fixed):
-    """Ranks like the truth, at half its scale: the Qini cannot tell, a decision at a cost can."""
-
-    def predict(self, X: Any) -> np.ndarray:
-        return 0.5 * np.asarray(X)[:, 3].astype(np.float64)
-
-
-def test_the_chosen_learner_is_calibrated_out_of_fold() -> None:
-    X, t, y, _ = _data(n=20_000, seed=3)
-
-    def make(code: str) -> MetaLearner:
-        return _Compressed() if code == "half" else _Fixed(noise=True)
-
-    # No T-learner candidate: the pseudo-outcomes are the transformed outcome.
-    sel = select_learner(X, t, y, control=0, candidates=["half", "noise"], make=make, n_boot=50, seed=1)
-    assert sel.chosen == ["half"]
-    (cal,) = sel.calibration
-    assert cal.applied and cal.slope == pytest.approx(2.0, abs=3 * cal.slope_se)
-    assert sel.to_dict()["calibration"][0]["slope"] == cal.slope
-    # The truth itself needs no calibration; without calibrate=False none is fitted.
-    sel = select_learner(X, t, y, control=0, candidates=["t", "oracle"], make=_make, n_boot=50, seed=1)
-    assert "oracle" in sel.chosen
-    assert all(abs(c.slope - 1.0) < 3 * c.slope_se for c in sel.calibration)
-    kept = select_learner(
-        X, t, y, control=0, candidates=["t", "oracle"], make=_make, n_boot=50, seed=1, calibrate=False
-    )
-    assert kept.calibration == []
