@@ -29,6 +29,33 @@ class Verdict(_Answer):
     rule: str
 
 
+class EffectScale(_Answer):
+    """One arm's check of the effect's scale on held-out rows (services.trainer.calibrate)."""
+
+    arm: str
+    rows: int
+    mean_effect: float
+    slope: float
+    slope_se: float
+    z: float
+    applied: bool
+    reason: str
+
+
+class Calibration(_Answer):
+    """``learner.calibration`` of GET /model and /model/evaluation: absent for models trained before it,
+    and for the paths it does not run on (observational data, a retrain from a log, Dask, out of core)."""
+
+    fitted_on: str
+    rule: str
+    arms: list[EffectScale]
+
+    @classmethod
+    def of(cls, learner: dict[str, Any] | None) -> Calibration | None:
+        raw = (learner or {}).get("calibration")
+        return None if raw is None else cls.model_validate(raw)
+
+
 class ModelInfo(_Answer):
     """GET /model: the serving version's manifest (without its file checksums) and how it is served."""
 

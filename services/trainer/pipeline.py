@@ -185,20 +185,8 @@ def train(
         member_raw = member_predictions(learned.members, X[test])
         models = {"t_learner": model.predict(X[test]).reshape(len(effects), -1), "placebo": placebo_effects}
         metrics = _evaluate(
-            data,
-            model,
-            mu,
-            effects,
-            models,
-            member_raw,
-            test,
-            y,
-            t,
-            lower,
-            upper,
-            settings,
-            served.form.slopes,
-        )
+            data, model, mu, effects, models, member_raw, test, y, t, lower, upper, settings, served.form.slopes
+        )  # fmt: skip
         metrics["learner"] = learner_report(learned, settings)
         if calibration is not None:
             metrics["learner"]["calibration"] = calibration

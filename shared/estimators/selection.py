@@ -175,26 +175,17 @@ def _score(
     )
 
 
-def _pseudo_outcomes(
-    y: np.ndarray, t: np.ndarray, arms: list[Any], mu: np.ndarray | None
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per treatment arm: its rows (with control's) and their AIPW pseudo-outcomes, the arm shares as
-    the known design propensity. Without out-of-fold outcomes (no T-learner candidate) the outcome
-    terms are 0: the transformed outcome, unbiased too, only noisier."""
-    out = []
+def _dr_risk(y: np.ndarray, t: np.ndarray, arms: list[Any], mu: np.ndarray, effects: np.ndarray) -> float:
+    """Mean squared distance from AIPW pseudo-outcomes (arm shares as the known design propensity)."""
+    risks = []
     for k, arm in enumerate(arms[1:]):
         rows = (t == arm) | (t == arms[0])
         treated = (t[rows] == arm).astype(np.float64)
-        mu0 = mu[rows, 0] if mu is not None else np.zeros(len(treated))
-        mu1 = mu[rows, k + 1] if mu is not None else np.zeros(len(treated))
-        phi = dr_pseudo_outcomes(y[rows], treated, mu0, mu1, np.full(len(treated), treated.mean()))
-        out.append((rows, phi))
-    return out
-
-
-def _dr_risk(pseudo: list[tuple[np.ndarray, np.ndarray]], effects: np.ndarray) -> float:
-    """Mean squared distance of the effects from the AIPW pseudo-outcomes, averaged over arms."""
-    return float(np.mean([np.mean((phi - effects[rows, k]) ** 2) for k, (rows, phi) in enumerate(pseudo)]))
+        phi = dr_pseudo_outcomes(
+            y[rows], treated, mu[rows, 0], mu[rows, k + 1], np.full(len(treated), treated.mean())
+        )
+        risks.append(float(np.mean((phi - effects[rows, k]) ** 2)))
+    return float(np.mean(risks))
 
 
 def select_learner(
@@ -278,12 +269,11 @@ def select_learner(
         score, q = _score(scorer, "+".join(tied), avg, 0.0)
         ensembles.append(score)
         oof[score.learner], samples[score.learner] = avg, q
-    pseudo = _pseudo_outcomes(ys, ts, arms, mu_t)
     for s in [*scores, *ensembles]:
         if s.qini is None:
             continue
         if mu_t is not None:
-            s.dr_risk = _dr_risk(pseudo, oof[s.learner])
+            s.dr_risk = _dr_risk(ys, ts, arms, mu_t, oof[s.learner])
         if "t" in samples:
             diff = samples[s.learner] - samples["t"]
             s.qini_minus_t, s.qini_minus_t_sd = float(diff[0]), float(diff[1:].std(ddof=1))

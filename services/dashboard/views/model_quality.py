@@ -5,7 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from services.api.model_schemas import ArmCurves, ArmEvaluation, Comparison, ModelInfo, RankerEvaluation
+from services.api.model_schemas import (
+    ArmCurves,
+    ArmEvaluation,
+    Calibration,
+    Comparison,
+    ModelInfo,
+    RankerEvaluation,
+)
 from services.dashboard import charts, client, glossary, verdict
 from services.dashboard import formatting as fmt
 
@@ -68,6 +75,7 @@ def _arm_section(
     st.subheader(f"Arm {arm} against control {control}")
     st.caption(f"Held-out split of {fmt.count(res.n_test)} users (the trainer's evaluation).")
     _arm_metrics(res, info.data.outcome_kind, currency)
+    _effect_scale(arm, info)
     if res.compare is not None:
         st.markdown("**Held-out comparison** (same bootstrap resamples for every model)")
         _comparison(res.compare)
@@ -81,6 +89,23 @@ def _arm_section(
             "straight line to the curve's end point, oracle ranks by the true effect (synthetic data only)."
         )
     charts.show(charts.decile_chart(res.deciles))
+
+
+def _effect_scale(arm: str, info: ModelInfo) -> None:
+    calibration = Calibration.of(info.learner)
+    scale = next((a for a in calibration.arms if a.arm == arm), None) if calibration else None
+    if scale is None or not scale.slope_se:
+        return
+    fitted = f"slope {scale.slope:.2f} ± {scale.slope_se:.2f} (1: predicted effects on the right scale)"
+    done = (
+        "so the spread of the predicted effects around their average was scaled by it"
+        if scale.applied
+        else "so the predicted effects are served as fitted"
+    )
+    st.caption(
+        f"Effect scale, checked on {fmt.count(scale.rows)} held-out users: {fitted}; {scale.reason}, {done}. "
+        "Ranks, and so the Qini and uplift figures, do not depend on it."
+    )
 
 
 def _segments(evaluation_segments: dict[str, float], true_shares: dict[str, float] | None, vs: dict) -> None:

@@ -1,5 +1,6 @@
 import httpx
 
+from services.api.model_schemas import Calibration
 from services.dashboard.formatting import arm_label
 from tests.services.dashboard.conftest import chart_descriptions, open_page
 
@@ -26,3 +27,9 @@ def test_page_shows_the_serving_models_evaluation(dashboard_env):
     for a in arms:  # one importance chart per outcome model
         assert any(d.startswith(f"outcome model, {arm_label(a, arms[0])}") for d in charts)
     assert f"Arm {arm} against control {arms[0]}" in [s.value for s in at.subheader]
+    # The effect-scale check is read from /model with the API's own type, and shown beside the metrics.
+    calibration = Calibration.of(httpx.get(f"{url}/model").json()["learner"])
+    assert calibration is not None
+    scale = next(a for a in calibration.arms if a.arm == arm)
+    captions = [c.value for c in at.caption]
+    assert any(f"slope {scale.slope:.2f} ± {scale.slope_se:.2f}" in c and scale.reason in c for c in captions)
