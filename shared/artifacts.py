@@ -46,6 +46,29 @@ class SegmentThresholds(BaseModel):
             raise ValueError(f"segment thresholds: lower ({self.lower}) must not exceed upper ({self.upper})")
 
 
+class EffectScale(BaseModel):
+    """One treatment arm's check of the served effect's scale on held-out rows
+    (shared.estimators.effect_calibration): the trainer records one per arm in the manifest's learner
+    summary, GET /model returns them, the dashboard shows them. The applied map is
+    effect' = mean_effect + slope · (effect − mean_effect) if ``applied``, else the identity."""
+
+    model_config = ConfigDict(frozen=True)
+
+    arm: str
+    rows: int
+    mean_effect: float
+    slope: float
+    slope_se: float
+    z: float
+    applied: bool
+    reason: str
+
+    @property
+    def map(self) -> tuple[float, float]:
+        """(intercept, slope) the served effect goes through."""
+        return ((1.0 - self.slope) * self.mean_effect, self.slope) if self.applied else (0.0, 1.0)
+
+
 class DataDescription(BaseModel):
     source: str
     path: str | None = None

@@ -105,6 +105,6 @@ def effect_interval(
     if not 0.01 <= level <= 0.999:
         # Beyond 0.999 the normal quantile runs to infinity in floating point.
         raise ValueError(f"interval: must be a coverage level between 0.01 and 0.999, got {level}")
-    sd = raw.std(axis=2, ddof=1) * (1.0 if slopes is None else np.asarray(slopes)[None, :])
-    half = float(norm.ppf(0.5 + level / 2.0)) * SCALE * sd
+    sd = _scale(slopes) * raw.std(axis=2, ddof=1, keepdims=True)
+    half = float(norm.ppf(0.5 + level / 2.0)) * sd[:, :, 0]
     return point - half, point + half

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.artifacts import DataDescription, RankerSpec, SegmentThresholds, UpliftModelSpec
+from shared.artifacts import DataDescription, EffectScale, RankerSpec, SegmentThresholds, UpliftModelSpec
 from shared.schema import FeatureSchema
 
 
@@ -27,19 +27,6 @@ class Verdict(_Answer):
     weak_arms: list[str]
     message: str
     rule: str
-
-
-class EffectScale(_Answer):
-    """One arm's check of the effect's scale on held-out rows (services.trainer.calibrate)."""
-
-    arm: str
-    rows: int
-    mean_effect: float
-    slope: float
-    slope_se: float
-    z: float
-    applied: bool
-    reason: str
 
 
 class Calibration(_Answer):

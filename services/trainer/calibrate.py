@@ -16,7 +16,7 @@ cluster or out of core (their evaluation runs there).
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -43,14 +43,14 @@ def calibrate_on_held_out(
     for k, arm in enumerate(served.baseline.treatment_arms):
         rows = (t == arm) | (t == control)
         treated = (t[rows] == arm).astype(np.float64)
-        if treated.min(initial=1.0) == treated.max(initial=0.0):
+        if treated.size == 0 or treated.min() == treated.max():
             phi, effect = np.zeros(0), np.zeros(0)  # one arm only among the held-out rows: too few
         else:
             share = np.full(len(treated), treated.mean())
             phi = dr_pseudo_outcomes(y[rows], treated, mu[rows, 0], mu[rows, k + 1], share)
             effect = mu[rows, k + 1] - mu[rows, 0]
         fits.append(calibrate_arm(str(arm), phi, effect))
-    report = {"fitted_on": "held-out rows", "rule": RULE, "arms": [asdict(f) for f in fits]}
+    report = {"fitted_on": "held-out rows", "rule": RULE, "arms": [f.model_dump() for f in fits]}
     if not any(f.applied for f in fits):
         return learned, report
     maps = tuple(f.map for f in fits)

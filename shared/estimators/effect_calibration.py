@@ -23,35 +23,15 @@ ranking figure are unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from shared.artifacts import EffectScale
 
 # Two-sided 95%: the slope is applied when it is this many standard errors from 1.
 Z_95 = 1.959963984540054
 MIN_ROWS = 200
 
-__all__ = ["ArmCalibration", "blp_fit", "calibrate_arm"]
-
-
-@dataclass(frozen=True)
-class ArmCalibration:
-    """One treatment arm's fit: the applied map is effect' = mean_effect + slope · (effect − mean_effect)
-    if ``applied``, else the identity."""
-
-    arm: str
-    rows: int
-    mean_effect: float
-    slope: float
-    slope_se: float
-    z: float
-    applied: bool
-    reason: str
-
-    @property
-    def map(self) -> tuple[float, float]:
-        """(intercept, slope) the served effect goes through."""
-        return ((1.0 - self.slope) * self.mean_effect, self.slope) if self.applied else (0.0, 1.0)
+__all__ = ["EffectScale", "blp_fit", "calibrate_arm"]
 
 
 def blp_fit(phi: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -72,14 +52,27 @@ def blp_fit(phi: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return coef, bread @ meat @ bread
 
 
-def calibrate_arm(arm: str, phi: np.ndarray, tau: np.ndarray) -> ArmCalibration:
+def calibrate_arm(arm: str, phi: np.ndarray, tau: np.ndarray) -> EffectScale:
     """The fit of one arm and whether to apply it (the module docstring's rule)."""
     tau = np.asarray(tau, dtype=np.float64)
+
+    def unfitted(mean: float, reason: str) -> EffectScale:
+        return EffectScale(
+            arm=arm,
+            rows=len(tau),
+            mean_effect=mean,
+            slope=1.0,
+            slope_se=0.0,
+            z=0.0,
+            applied=False,
+            reason=reason,
+        )
+
     if len(tau) < MIN_ROWS:
-        return ArmCalibration(arm, len(tau), 0.0, 1.0, 0.0, 0.0, False, f"fewer than {MIN_ROWS} rows")
+        return unfitted(0.0, f"fewer than {MIN_ROWS} rows")
     mean = float(tau.mean())
     if float(np.std(tau)) == 0.0:
-        return ArmCalibration(arm, len(tau), mean, 1.0, 0.0, 0.0, False, "the effects are constant")
+        return unfitted(mean, "the effects are constant")
     coef, cov = blp_fit(phi, tau - mean)
     slope, se = float(coef[1]), float(np.sqrt(max(cov[1, 1], 0.0)))
     z = (slope - 1.0) / se if se > 0 else 0.0
@@ -89,4 +82,13 @@ def calibrate_arm(arm: str, phi: np.ndarray, tau: np.ndarray) -> ArmCalibration:
         applied, reason = True, f"the slope differs from 1 at 95% (z = {z:+.1f})"
     else:
         applied, reason = False, f"the slope is within the noise of 1 (z = {z:+.1f})"
-    return ArmCalibration(arm, len(tau), mean, slope, se, z, applied, reason)
+    return EffectScale(
+        arm=arm,
+        rows=len(tau),
+        mean_effect=mean,
+        slope=slope,
+        slope_se=se,
+        z=z,
+        applied=applied,
+        reason=reason,
+    )

@@ -34,3 +34,13 @@ def hillstrom_visit(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def hillstrom_spend(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_hillstrom(tmp_path_factory.mktemp("hillstrom_spend"), "spend", "dr")
+
+
+@pytest.fixture()
+def fast_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fewer trees for `uplift train` runs whose figures do not depend on them (the ranker, 120 uplift
+    trees), a small held-out sample file and two threads."""
+    monkeypatch.setenv("UPLIFT_RANKER_TREES", "5")
+    monkeypatch.setenv("UPLIFT_MAX_TREES", "120")
+    monkeypatch.setenv("UPLIFT_HOLDOUT_SAMPLE_ROWS", "500")
+    monkeypatch.setenv("UPLIFT_N_JOBS", "2")

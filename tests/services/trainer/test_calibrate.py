@@ -70,15 +70,7 @@ def test_a_null_markets_noise_is_shrunk_towards_the_average_effect() -> None:
     assert after.mean() == pytest.approx(before.mean(), abs=0.002)
 
 
-@pytest.fixture()
-def fast(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("UPLIFT_RANKER_TREES", "5")
-    monkeypatch.setenv("UPLIFT_MAX_TREES", "120")
-    monkeypatch.setenv("UPLIFT_HOLDOUT_SAMPLE_ROWS", "500")
-    monkeypatch.setenv("UPLIFT_N_JOBS", "2")
-
-
-def test_the_published_model_serves_the_calibrated_effect(tmp_path: Path, fast: None) -> None:
+def test_the_published_model_serves_the_calibrated_effect(tmp_path: Path, fast_training: None) -> None:
     out = tmp_path / "models"
     args = [
         "train",

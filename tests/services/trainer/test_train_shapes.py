@@ -16,12 +16,7 @@ from shared.synthetic import is_truth_column
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _fast_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("UPLIFT_RANKER_TREES", "5")
-    monkeypatch.setenv("UPLIFT_MAX_TREES", "120")
-    monkeypatch.setenv("UPLIFT_HOLDOUT_SAMPLE_ROWS", "500")
-    monkeypatch.setenv("UPLIFT_N_JOBS", "2")
+pytestmark = pytest.mark.usefixtures("fast_training")
 
 
 def _train(tmp_path: Path, *args: str) -> tuple[dict, object]:

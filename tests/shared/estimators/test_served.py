@@ -24,12 +24,17 @@ def test_effect_form_adds_weighted_boosters_to_control() -> None:
     assert EffectForm.from_dict(form.to_dict()) == form
 
 
-def test_served_t_learner_equals_the_learner() -> None:
-    rng = np.random.default_rng(0)
+def _fitted_t_learner(rng: np.random.Generator) -> tuple[np.ndarray, TLearner]:
+    """2,000 users whose first feature switches a 10-point effect on, and a T-learner fitted on them."""
     X = rng.normal(size=(2000, 3)).astype(np.float32)
     t = rng.integers(0, 2, 2000)
     y = (rng.random(2000) < 0.3 + 0.1 * t * (X[:, 0] > 0)).astype(float)
-    model = TLearner(n_estimators=30).fit(X, t, y)
+    return X, TLearner(n_estimators=30).fit(X, t, y)
+
+
+def test_served_t_learner_equals_the_learner() -> None:
+    rng = np.random.default_rng(0)
+    X, model = _fitted_t_learner(rng)
     served = ServedModel(baseline=model, members=[model], codes=["t"])
     assert served.form.is_t_learner and served.effect_boosters == []
     np.testing.assert_allclose(served.predict(X)[:, 0], model.predict(X))
@@ -50,10 +55,7 @@ def test_a_calibrated_form_maps_each_arms_effect_last() -> None:
 
 def test_a_calibrated_served_model_scales_effects_and_the_members_spread() -> None:
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(2000, 3)).astype(np.float32)
-    t = rng.integers(0, 2, 2000)
-    y = (rng.random(2000) < 0.3 + 0.1 * t * (X[:, 0] > 0)).astype(float)
-    model = TLearner(n_estimators=30).fit(X, t, y)
+    X, model = _fitted_t_learner(rng)
     served = ServedModel(baseline=model, members=[model], codes=["t"], calibration=((-0.01, 1.5),))
     np.testing.assert_allclose(served.predict(X)[:, 0], -0.01 + 1.5 * model.predict(X), rtol=1e-6, atol=1e-9)
     point = served.predict(X[:5])
