@@ -1,16 +1,32 @@
 """API replicas: /predict throughput at concurrency 16 with 1 and 2 uvicorn workers, and with two
 `uplift serve` processes sharing one Redis (the bandit's state), on this machine.
 
+A fourth layout, ``2_processes_one_port``, is the like-for-like control for ``2_workers``: two
+single-worker processes (no supervisor, no Prometheus multiprocess files, no reload sync) that share
+one port through ``SO_REUSEPORT`` and are driven by the same client as ``2_workers`` (one wrk, 16
+connections that the kernel splits between them). The server CPU per request depends mostly on how
+many requests each worker answers per event-loop turn (one wake-up and one model call for the whole
+batch, services.api.batching), and that depends on how the client's connections map onto the
+servers. In runs with the batcher's counters read out (medians, range): one worker under 16
+connections answered 7.9 requests per batch (7.3-8.0); two servers each driven by a wrk of its own,
+whose connections stay in step, 6.8 (5.2-7.7); one client split over two servers, whose connections
+fall out of step, 6.2 (4.1-7.1, also at 8/8 splits). In a round where the separate servers' batches
+fell to 6.2 too, their CPU per request matched the two workers'.
+So ``2_workers`` spent 11-20% more CPU per request than one worker, and ``2_processes_one_port``
+as much as ``2_workers``: the cost is the split client, not the worker layout (a worker of
+``2_workers`` holding a single connection cost what one worker does, 0.31 ms per request each).
+
 Each layout gets a fresh server (or two), a warm-up, then a run of one-user /predict calls over 16
-keep-alive connections (with two processes, 8 on each). The client runs on the same cores as the
-servers: on a 2-core VM it takes a share of the CPU the second worker needs, so the ratio printed is
-what this machine gives, not a property of the API. So every layout also records where the CPU went:
-the server processes' CPU per request (every process of each server's tree, from /proc), the
-client's, and the machine's load average before and after (other users of a shared machine take
-cores too). If the server CPU per request is the same with 2 workers as with 1, the workers do not
-slow each other, and what keeps the ratio under 2 is the cores: ``server_capacity_rps`` = cores left
-to the servers / server CPU per request, with the client's measured CPU subtracted from the
-machine's cores (what the servers could do with the client elsewhere).
+keep-alive connections (with two processes on two ports, 8 on each). The client runs on the same
+cores as the servers: on a 2-core VM it takes a share of the CPU the second worker needs, so the
+ratio printed is what this machine gives, not a property of the API. So every layout also records
+where the CPU went: the server processes' CPU per request (every process of each server's tree, from
+/proc), the client's, and the machine's load average before and after (other users of a shared
+machine take cores too). If the server CPU per request is the same with 2 workers as with 1, the
+workers do not slow each other, and what keeps the ratio under 2 is the cores:
+``server_capacity_rps`` = cores left to the servers / server CPU per request, with the client's
+measured CPU subtracted from the machine's cores (what the servers could do with the client
+elsewhere).
 
 The client is wrk (``--client wrk``, the default; one thread per port, HTTP/1.1 keep-alive, the
 bodies from loadtests/wrk_post.lua), because it took the least CPU per /predict request at concurrency
@@ -51,7 +67,11 @@ from replica_clients import CONCURRENCY, WRK_MISSING, Client, asyncio_client, wr
 
 TARGET_RATIO = 1.7
 # Each layout against one worker: (figure's key, layout).
-AGAINST_ONE = (("2_workers_vs_1", "2_workers"), ("2_processes_vs_1", "2_processes_redis"))
+AGAINST_ONE = (
+    ("2_workers_vs_1", "2_workers"),
+    ("2_processes_one_port_vs_1", "2_processes_one_port"),
+    ("2_processes_vs_1", "2_processes_redis"),
+)
 
 
 @contextmanager
@@ -81,11 +101,28 @@ def redis_server() -> Iterator[str]:
         proc.wait(10)
 
 
+# One worker as each of `uplift serve --workers N`'s runs (its own SO_REUSEPORT socket), without the
+# supervisor and the shared folders: ``python -c`` with the port as its argument.
+REUSE_PORT_WORKER = (
+    "import sys; from services.api import workers; from services.api.settings import ApiSettings; "
+    "s = ApiSettings(); workers.run_worker(workers.WorkerOptions("
+    "'127.0.0.1', int(sys.argv[1]), 'warning', s.max_connections, s.keep_alive_timeout_s))"
+)
+
+
 @contextmanager
 def server(
-    models: Path, data_dir: Path, redis_url: str, workers: int, namespace: str
+    models: Path,
+    data_dir: Path,
+    redis_url: str,
+    workers: int,
+    namespace: str,
+    port: int | None = None,
+    reuse_port: bool = False,
 ) -> Iterator[tuple[int, int]]:
-    port = free_port()
+    """`uplift serve` on ``port`` (default: a free one); ``reuse_port``: one worker alone on a
+    reuse-port socket (``REUSE_PORT_WORKER``), so that several such servers can share ``port``."""
+    port = port or free_port()
     env = {
         **os.environ,
         "UPLIFT_MODELS_DIR": str(models),
@@ -94,7 +131,14 @@ def server(
         "UPLIFT_BANDIT_NAMESPACE": namespace,
     }
     cmd = [sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--log-level", "warning"]
-    proc = subprocess.Popen([*cmd, "--workers", str(workers)], env=env)
+    cmd += ["--workers", str(workers)]
+    if reuse_port:
+        if workers != 1:
+            raise ValueError(f"reuse_port: one worker per server, got {workers}")
+        # What `uplift serve` sets before it starts a worker (services.api.commands).
+        env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **env}
+        cmd = [sys.executable, "-c", REUSE_PORT_WORKER, str(port)]
+    proc = subprocess.Popen(cmd, env=env)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -178,8 +222,9 @@ def connections_by_process(ports: list[int], pids: list[int]) -> list[int]:
     return sorted(counts)
 
 
-def measure(servers: list[tuple[int, int]], client: Client) -> dict[str, Any]:
-    ports = [port for port, _ in servers]
+def measure(servers: list[tuple[int, int]], client: Client, ports: list[int] | None = None) -> dict[str, Any]:
+    """One measured run; ``ports``: those the client drives (default: each server's, in turn)."""
+    ports = ports or [port for port, _ in servers]
     client(ports, True)  # warm-up (every worker, every connection)
     pids = [p for _, pid in servers for p in tree(pid)]
     load = [round(x, 2) for x in os.getloadavg()]
@@ -222,6 +267,16 @@ def one_round(models: Path, tmp: Path, redis_url: str, client: Client, k: int) -
         out["1_worker"] = measure([one], client)
     with server(models, tmp / f"b{k}", redis_url, 2, f"bench-{k}-b") as two:
         out["2_workers"] = measure([two], client)
+    with ExitStack() as stack:
+        # Two processes on one port, driven as 2_workers is: one client whose connections the kernel
+        # splits between them (the control for 2_workers; see the module's docstring).
+        first = stack.enter_context(
+            server(models, tmp / f"d{k}0", redis_url, 1, f"bench-{k}-d", reuse_port=True)
+        )
+        second = stack.enter_context(
+            server(models, tmp / f"d{k}1", redis_url, 1, f"bench-{k}-d", port=first[0], reuse_port=True)
+        )
+        out["2_processes_one_port"] = measure([first, second], client, ports=[first[0]])
     with ExitStack() as stack:
         # Two processes, one Redis namespace: the replicas share the bandit's state.
         servers = [
@@ -304,6 +359,7 @@ def main() -> int:
     # extra per request, so two free cores would give two workers twice one worker's throughput.
     cpu_ratio = {
         "1_worker_over_2_workers": round(cpu["1_worker"] / cpu["2_workers"], 3),
+        "1_worker_over_2_processes_one_port": round(cpu["1_worker"] / cpu["2_processes_one_port"], 3),
         "1_worker_over_2_processes": round(cpu["1_worker"] / cpu["2_processes_redis"], 3),
     }
     out = {
@@ -327,12 +383,12 @@ def main() -> int:
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"{'round':<6}{'layout':<20}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+    print(f"{'round':<6}{'layout':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
           f"{'srv ms cpu/req':>16}{'client ms cpu/req':>19}{'load 1m':>9}")  # fmt: skip
     for k, r in enumerate(rounds):
         for name in layouts:
             m = r[name]
-            print(f"{k:<6}{name:<20}{m['rps']:>9}{m['p50_ms']:>9}{m['p99_ms']:>9}{m['errors']:>8}"
+            print(f"{k:<6}{name:<22}{m['rps']:>9}{m['p50_ms']:>9}{m['p99_ms']:>9}{m['errors']:>8}"
                   f"{m['server_cpu_ms_per_request']:>16}{m['client_cpu_ms_per_request']:>19}{m['load_before'][0]:>9}")  # fmt: skip
     print(
         f"median req/s at concurrency {CONCURRENCY}, {args.users_per_request} user(s) per request: {summary}"

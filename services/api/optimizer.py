@@ -1,4 +1,4 @@
-"""Answering /optimize: score with effect samples, decide per user, store and log, rank items.
+"""Answering /optimize: score, decide per user, store and log, rank items.
 
 Small requests are answered in batches (``answer`` takes every job a loop turn collected): one
 model call, one store commit and one log commit for all of them. Each job keeps its own seed,
@@ -69,7 +69,7 @@ async def answer(
         prior_sd = state.settings.calibration_prior_sd
 
         def decide_all() -> list[Decided | Exception]:
-            scored = score_jobs([job for job, _ in live], samples=True)
+            scored = score_jobs([job for job, _ in live])
             return [
                 _decide_alone(job, s, feedback[p.terms.space], p.terms, prior_sd)
                 for (job, s), (_, p) in zip(scored, live, strict=True)

@@ -263,9 +263,13 @@ class ArmCalibrationOut(BaseModel):
     ci_low: float | None
     ci_high: float | None
     shift_mean: float | None = Field(
-        description="Treatment arms: the calibration added to every sampled effect (posterior mean)."
+        description="Treatment arms: the segment's effect error (true − predicted effect), estimated from "
+        "the rewards weighted by the inverse of their logged propensities (null before any)."
     )
-    shift_sd: float | None
+    shift_sd: float | None = Field(
+        description="Its standard error; each decision draws the segment's shift from the normal posterior "
+        "of this estimate and the prior N(0, calibration_prior_sd²) (null before any reward)."
+    )
 
 
 class BanditResponse(BaseModel):

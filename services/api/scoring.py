@@ -19,7 +19,7 @@ from services.api.deps import require_model, state_of
 from services.api.errors import PayloadTooLargeError
 from services.api.schemas import UsersRequest
 from shared.bundle import ONNX_MAX_ROWS, ModelBundle
-from shared.effect_form import effect_samples
+from shared.effect_form import effect_interval
 
 if TYPE_CHECKING:
     from services.api.state import AppState, LoadedModel
@@ -33,16 +33,11 @@ class Scores(NamedTuple):
     effects: np.ndarray  # (n, arms - 1)
     best: np.ndarray  # index of the best treatment arm among treatment arms
     segments: np.ndarray
-    # (n, arms - 1, members): per-user effect samples (``score_jobs(..., samples=True)``), else None.
-    samples: np.ndarray | None = None
 
     def rows(self, start: int, stop: int) -> Scores:
         """The scores of users ``start:stop`` (one request's share of a batch)."""
         sl = slice(start, stop)
-        samples = None if self.samples is None else self.samples[sl]
-        return Scores(
-            self.X[sl], self.outcomes[sl], self.effects[sl], self.best[sl], self.segments[sl], samples
-        )
+        return Scores(self.X[sl], self.outcomes[sl], self.effects[sl], self.best[sl], self.segments[sl])
 
 
 class EncodedJob(Protocol):
@@ -60,21 +55,17 @@ R = TypeVar("R")
 B = TypeVar("B", bound=UsersRequest)
 
 
-def score_jobs(jobs: Sequence[J], samples: bool = False) -> Iterator[tuple[J, Scores]]:
+def score_jobs(jobs: Sequence[J]) -> Iterator[tuple[J, Scores]]:
     """Each job with its own users' scores, the users of consecutive jobs on one model scored in one call.
 
     One model per batch, unless a reload landed between two submissions: then each run of jobs is
-    scored by the model it was admitted under. ``samples`` adds each user's effect samples (the
-    model's members, one call per member for the whole run; a model without members gives its
-    point effect as the single sample).
+    scored by the model it was admitted under.
     """
     for _, same_model in groupby(jobs, key=lambda j: id(j.model)):
         group = list(same_model)
         X = group[0].X if len(group) == 1 else np.vstack([j.X for j in group])
         bundle = group[0].model.bundle
         scores = score_encoded(bundle, X)
-        if samples:
-            scores = scores._replace(samples=effect_samples_of(group[0].model, X, scores.effects))
         start = 0
         for job in group:
             stop = start + len(job.X)
@@ -82,15 +73,15 @@ def score_jobs(jobs: Sequence[J], samples: bool = False) -> Iterator[tuple[J, Sc
             start = stop
 
 
-def effect_samples_of(model: LoadedModel, X: np.ndarray, effects: np.ndarray) -> np.ndarray:
-    """(n, arms - 1, members) effect samples: the numpy forest once ready, XGBoost before (or instead)."""
-    bundle = model.bundle
-    if not bundle.has_effect_samples:
-        return effects[:, :, None]
+def effect_intervals_of(
+    model: LoadedModel, X: np.ndarray, effects: np.ndarray, level: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's effect interval per treatment arm: the members' numpy forest once ready, XGBoost
+    before (or instead)."""
     trees = model.runtime.get("members")
     if trees is None:
-        return bundle.effect_samples(X, effects)
-    return effect_samples(effects, trees.raw(X), bundle.effect_form.slopes)
+        return model.bundle.effect_intervals(X, effects, level)
+    return effect_interval(effects, trees.raw(X), level, model.bundle.effect_form.slopes)
 
 
 def score(bundle: ModelBundle, features: Sequence[dict[str, Any]]) -> Scores:

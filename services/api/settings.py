@@ -47,8 +47,9 @@ class ApiSettings(BaseSettings):
     sandbox_retention_hours: float = Field(default=24.0, gt=0, le=24 * 30, allow_inf_nan=False)
     # The assignment log: empty means SQLite under data_dir; postgresql://... for PostgreSQL.
     log_url: str = ""
-    # Prior sd of the per-(segment, arm) calibration shift, in outcome units (0.01: one point of
-    # conversion rate). Smaller trusts the model longer; larger explores more while feedback is few.
+    # Prior sd of the per-(segment, arm) shift of the model's effect that feedback teaches, in outcome
+    # units (0.01: one point of conversion rate). Smaller trusts the model longer; larger explores
+    # more while feedback is few.
     calibration_prior_sd: float = Field(default=0.01, gt=0, le=1, allow_inf_nan=False)
 
     @field_validator("bandit_url")

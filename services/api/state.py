@@ -56,7 +56,7 @@ class LoadedModel:
 
 
 def prepare_members(model: LoadedModel) -> None:
-    """Build the members' numpy forest for /optimize and check it against the boosters on probe rows."""
+    """Build the members' numpy forest for /predict's intervals and check it against the boosters on probe rows."""
     bundle = model.bundle
     if not bundle.has_effect_samples or "members" in model.runtime:
         return
@@ -116,7 +116,7 @@ def _warm_up(state: AppState) -> None:
     if model is not None:
         try:
             model.bundle.load_boosters()
-            prepare_members(model)  # /optimize draws from the members: ready before the first request
+            prepare_members(model)  # /predict's intervals read the members: ready before the first request
         except ArtifactError as exc:
             # ONNX passed its check at load and keeps serving; only large batches would fail.
             log.error("XGBoost boosters of %s could not be loaded: %s", model.bundle.version, exc)

@@ -1,13 +1,13 @@
 """Per-user Thompson sampling over the model's own effect samples, with exact propensities.
 
-For each user the model gives M plausible effects per treatment arm (``shared.effect_form``:
-the served effect plus the members' centred spread). Feedback teaches a per-(segment, arm)
-calibration: how far the observed outcomes of treated users sit from the model's predictions
-(``Calibration``, a normal posterior). One decision is:
+For each user the caller gives M plausible effects per treatment arm and a normal shift per
+treatment arm (``Calibration``). The API passes the served effect as the one member and the
+posterior of the user's shift as the calibration (``shared.bandit.calibration.user_shift``: the
+user's effect-sample spread as the prior, what feedback taught about the segment as the
+likelihood), so its exploration narrows as feedback accumulates. One decision is:
 
-1. draw a member j uniformly (the model's uncertainty about this user),
-2. draw a calibration shift c_a ~ N(m_a, s_a²) per treatment arm (what feedback says about the
-   model in this user's segment),
+1. draw a member j uniformly,
+2. draw a calibration shift c_a ~ N(m_a, s_a²) per treatment arm,
 3. value each treatment arm at value · (effect_aj + c_a) − cost and control at 0; choose the best,
 4. with probability ``epsilon`` choose uniformly instead (an exploration floor, so every arm keeps a
    positive propensity and off-policy estimates stay defined),
@@ -46,22 +46,6 @@ class Calibration:
     @classmethod
     def none(cls, n_effects: int) -> Calibration:
         return cls(np.zeros(n_effects), np.zeros(n_effects))
-
-
-def calibration_posterior(
-    n: np.ndarray, residual_sum: np.ndarray, noise_var: np.ndarray, prior_sd: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Normal posterior of a mean residual (observed − predicted outcome) per arm, prior N(0, prior_sd²).
-
-    ``n``, ``residual_sum`` and ``noise_var`` are per arm, control first; the shift of treatment arm
-    a is residual_a − residual_control, so its posterior is the difference of the two.
-    """
-    if prior_sd <= 0:
-        raise ValueError(f"prior_sd: must be positive, got {prior_sd}")
-    precision = 1.0 / prior_sd**2 + n / np.maximum(noise_var, 1e-12)
-    mean = (residual_sum / np.maximum(noise_var, 1e-12)) / precision
-    var = 1.0 / precision
-    return mean[1:] - mean[0], np.sqrt(var[1:] + var[0])
 
 
 def win_probabilities(values: np.ndarray, sds: np.ndarray) -> np.ndarray:

@@ -30,15 +30,17 @@ from shared.bandit.store import (
     apply_prior,
     check_reward,
     check_space,
+    ipw_residual,
 )
 from shared.sqlite_rows import insert_rows, rows_per_statement
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _COUNTS = """CREATE TABLE IF NOT EXISTS counts (
         space TEXT NOT NULL, context TEXT NOT NULL, arm TEXT NOT NULL,
         successes INTEGER NOT NULL, failures INTEGER NOT NULL,
         residual_n INTEGER NOT NULL, residual_sum REAL NOT NULL, residual_sq REAL NOT NULL,
-        updated_at REAL NOT NULL, PRIMARY KEY (space, context, arm))"""
+        updated_at REAL NOT NULL, ipw_sum REAL NOT NULL DEFAULT 0, ipw_sq REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (space, context, arm))"""
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
     """CREATE TABLE IF NOT EXISTS assignments (
@@ -56,9 +58,16 @@ _FROM_V1 = (
     "ALTER TABLE assignments ADD COLUMN predicted REAL",
     "ALTER TABLE counts RENAME TO counts_v1",
     _COUNTS,
-    "INSERT INTO counts SELECT '', context, arm, successes, failures, 0, 0.0, 0.0, 0 FROM counts_v1",
+    "INSERT INTO counts SELECT '', context, arm, successes, failures, 0, 0.0, 0.0, 0, 0.0, 0.0 FROM counts_v1",
     "DROP TABLE counts_v1",
-    "UPDATE schema_version SET version = 2",
+    "UPDATE schema_version SET version = 3",
+)
+# Version 2 had no inverse-propensity sums: they start at 0 (the calibration reads its rewards as
+# carrying no weighted residual, which pulls its estimate towards no shift, not away from it).
+_FROM_V2 = (
+    "ALTER TABLE counts ADD COLUMN ipw_sum REAL NOT NULL DEFAULT 0",
+    "ALTER TABLE counts ADD COLUMN ipw_sq REAL NOT NULL DEFAULT 0",
+    "UPDATE schema_version SET version = 3",
 )
 _INSERT = "INSERT INTO assignments VALUES"  # + the rows (shared.sqlite_rows)
 _WIDTH = 7
@@ -199,8 +208,8 @@ class SqliteBanditStore(CachedFeedback):
             row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
             if row[0] is None:
                 conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-            elif row[0] == 1:
-                for statement in _FROM_V1:
+            elif row[0] in (1, 2):
+                for statement in _FROM_V1 if row[0] == 1 else _FROM_V2:
                     conn.execute(statement)
             elif row[0] != SCHEMA_VERSION:
                 raise RuntimeError(
@@ -278,7 +287,8 @@ class SqliteBanditStore(CachedFeedback):
         residual: float | None = None
         with self._write(self.synchronous) as conn:
             row = conn.execute(
-                "SELECT context, arm, predicted FROM assignments WHERE assignment_id = ? AND space = ?",
+                "SELECT context, arm, predicted, propensity FROM assignments "
+                "WHERE assignment_id = ? AND space = ?",
                 (assignment_id, space),
             ).fetchone()
             if row is None:
@@ -291,14 +301,16 @@ class SqliteBanditStore(CachedFeedback):
             if inserted:
                 residual = None if row[2] is None else reward - float(row[2])
                 r, has = (0.0, 0) if residual is None else (residual, 1)
+                w = ipw_residual(r, float(row[3]))
                 conn.execute(
-                    "INSERT INTO counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "INSERT INTO counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT(space, context, arm) DO UPDATE SET "
                     "successes = successes + excluded.successes, failures = failures + excluded.failures, "
                     "residual_n = residual_n + excluded.residual_n, "
                     "residual_sum = residual_sum + excluded.residual_sum, "
-                    "residual_sq = residual_sq + excluded.residual_sq, updated_at = excluded.updated_at",
-                    (space, context, arm, reward, 1 - reward, has, r, r * r, time.time()),
+                    "residual_sq = residual_sq + excluded.residual_sq, updated_at = excluded.updated_at, "
+                    "ipw_sum = ipw_sum + excluded.ipw_sum, ipw_sq = ipw_sq + excluded.ipw_sq",
+                    (space, context, arm, reward, 1 - reward, has, r, r * r, time.time(), w, w * w),
                 )
                 stored = reward
             else:
@@ -316,15 +328,15 @@ class SqliteBanditStore(CachedFeedback):
         rows = (
             self._conn()
             .execute(
-                "SELECT context, arm, successes, failures, residual_n, residual_sum, residual_sq "
-                "FROM counts WHERE space = ?",
+                "SELECT context, arm, successes, failures, residual_n, residual_sum, residual_sq, "
+                "ipw_sum, ipw_sq FROM counts WHERE space = ?",
                 (space,),
             )
             .fetchall()
         )
         return {
-            (str(c), str(a)): ArmFeedback(int(s), int(f), int(n), float(rs), float(rq))
-            for c, a, s, f, n, rs, rq in rows
+            (str(c), str(a)): ArmFeedback(int(s), int(f), int(n), float(rs), float(rq), float(ws), float(wq))
+            for c, a, s, f, n, rs, rq, ws, wq in rows
         }
 
     def posteriors(

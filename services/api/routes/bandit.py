@@ -58,7 +58,7 @@ def _report(model: LoadedModel, state: AppState, feedback: Feedback, sandbox: st
             for a, f in zip(arms, obs, strict=True)
         ]
         best, loss = prob_best(posts), expected_loss(posts)
-        shift = segment_calibration(feedback, context, arms, prior_sd)
+        shift = segment_calibration(feedback, context, arms)
         for k, (a, p) in enumerate(zip(arms, posts, strict=True)):
             lo, hi = p.interval()
             out.append(
@@ -72,7 +72,8 @@ def _report(model: LoadedModel, state: AppState, feedback: Feedback, sandbox: st
             calibration.append(
                 ArmCalibrationOut(
                     segment=seg, arm=a, n=c.n, observed_minus_predicted=c.observed_minus_predicted,
-                    ci_low=c.ci_low, ci_high=c.ci_high, shift_mean=shift.mean[k - 1] if k else None,
+                    ci_low=c.ci_low, ci_high=c.ci_high,
+                    shift_mean=shift.mean[k - 1] if k and shift.n else None,
                     shift_sd=shift.sd[k - 1] if k else None,
                 )
             )  # fmt: skip

@@ -13,7 +13,7 @@ from services.api.batching import LoopBatcher
 from services.api.body import json_body
 from services.api.direct_route import DirectRoute
 from services.api.schemas import PredictRequest, PredictResponse
-from services.api.scoring import BATCH_MAX_JOBS, Scores, answer_request, score_jobs
+from services.api.scoring import BATCH_MAX_JOBS, Scores, answer_request, effect_intervals_of, score_jobs
 from services.api.state import AppState, LoadedModel
 
 router = APIRouter(tags=["scoring"], route_class=DirectRoute)
@@ -91,7 +91,7 @@ def _response(job: PredictJob, s: Scores) -> Response:
         )
     ]
     if job.body.interval is not None:
-        low, high = bundle.effect_intervals(job.X, s.effects, job.body.interval)
+        low, high = effect_intervals_of(job.model, job.X, s.effects, job.body.interval)
         for pred, lo, hi in zip(preds, low.tolist(), high.tolist(), strict=True):
             pred["effect_intervals"] = {a: (lo_a, hi_a) for a, lo_a, hi_a in zip(arms, lo, hi, strict=True)}
     payload = orjson.dumps({"model_version": bundle.version, "predictions": preds})

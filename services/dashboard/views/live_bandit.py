@@ -152,8 +152,9 @@ def render() -> None:
     st.title("Live bandit")
     sandbox = _sandbox()
     st.caption(
-        "Per-user Thompson sampling: each simulated user's arm is drawn from the model's own effect "
-        "samples for that user, corrected by what `/feedback` taught per segment × arm. "
+        "Thompson sampling per user: each simulated user's effect is the model's, shifted by a draw "
+        "from what `/feedback` taught about the model's error in that user's segment (weighted by the "
+        "inverse of each logged propensity, so it is not biased by whom the policy chose to treat). "
         f"This page works in its own sandbox, **{sandbox}**: production's state is never read or written."
     )
     with client.shown_errors():

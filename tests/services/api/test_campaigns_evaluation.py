@@ -3,11 +3,15 @@ campaign's log: the same figures as the shared function the CLI uses, and a know
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
+from services.api.main import create_app
+from services.api.settings import ApiSettings
 from shared.assignment_log import make_row
 from shared.ope.policies import evaluate_log, logged_from_entries, model_outcomes, served_minus_none
 
@@ -28,12 +32,27 @@ def _serve_and_log(client: TestClient, users: list[dict[str, Any]], cid: str, ro
             assert fed.status_code == 200, fed.text
 
 
+@pytest.fixture()
+def exploring_client(settings: ApiSettings) -> Iterator[TestClient]:
+    """An API whose policy explores widely (prior sd of the learned shift 0.2 of conversion rate).
+
+    Off-policy estimates of treat-all and treat-none can only be checked against their truth from a
+    log that gives both arms to every kind of user; the default prior explores near the cost
+    threshold only, and elsewhere DR leans on the model for users the policy never treats. The test's
+    campaign prices the treatment at exactly its true worth (effect 0.3 × value 20 = cost 6), so a
+    policy that learns the effect stays undecided, and every user keeps both arms likely.
+    """
+    with TestClient(create_app(settings.model_copy(update={"calibration_prior_sd": 0.2}))) as c:
+        yield c
+
+
 def test_evaluation_matches_the_shared_function_and_covers_the_truth(
-    client: TestClient, users: list[dict[str, Any]]
+    exploring_client: TestClient, users: list[dict[str, Any]]
 ) -> None:
+    client = exploring_client
     cid = client.post(
         "/campaigns",
-        json={"name": "eval", "budget": 10_000.0, "cost_per_treatment": 1.0, "value_per_conversion": 20.0},
+        json={"name": "eval", "budget": 10_000.0, "cost_per_treatment": 6.0, "value_per_conversion": 20.0},
     ).json()["campaign_id"]
     _serve_and_log(client, users, cid, rounds=12, seed=5)
     res = client.get(f"/campaigns/{cid}/evaluation", params={"level": 0.9, "bootstrap": 300, "seed": 7})
@@ -50,7 +69,7 @@ def test_evaluation_matches_the_shared_function_and_covers_the_truth(
     data = logged_from_entries(entries, bundle.arms[0], "c")
     mu = model_outcomes(bundle, data)
     expected = evaluate_log(
-        data, [(bundle.version, mu)], value=20.0, cost=1.0, n_bootstrap=300, level=0.9, seed=7
+        data, [(bundle.version, mu)], value=20.0, cost=6.0, n_bootstrap=300, level=0.9, seed=7
     )
     assert got["policies"] == [
         r.to_dict() | {"estimates": [e.to_dict() for e in r.estimates]} for r in expected

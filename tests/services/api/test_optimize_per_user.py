@@ -68,8 +68,7 @@ def test_one_user_propensities_match_their_empirical_frequency(client, users):
         seen.append((d["arm"] != control, d["propensity"]))
     treated = np.array([t for t, _ in seen])
     p_treat = [p if t else 1 - p for t, p in seen]
-    # One user, no feedback: one distribution for every seed (members scored by XGBoost until the
-    # numpy forest is ready agree with it to ~1e-7).
+    # One user, no feedback: one distribution for every seed.
     assert max(p_treat) - min(p_treat) < 1e-5
     p = float(np.mean(p_treat))
     assert 0.02 < p < 0.98

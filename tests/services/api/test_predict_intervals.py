@@ -19,6 +19,25 @@ def test_interval_surrounds_the_served_effect_and_widens_with_coverage(client, t
         assert np.isclose((lo90 + hi90) / 2, b["cate"])
 
 
+def test_the_numpy_forest_gives_xgboosts_intervals(client, trained_models) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    state = client.app.state.uplift
+    deadline = time.monotonic() + 60
+    while "members" not in state.model.runtime and time.monotonic() < deadline:
+        time.sleep(0.05)  # the warm-up thread builds the forest after start-up
+    assert "members" in state.model.runtime
+    users = sample_users(trained_models, 30)
+    got = client.post("/predict", json={"users": users, "interval": 0.8}).json()["predictions"]
+    bundle = state.model.bundle
+    X = bundle.schema.encode_records([u["features"] for u in users])
+    mu = bundle.xgboost_outcomes(X)
+    low, high = bundle.effect_intervals(X, mu[:, 1:] - mu[:, :1], 0.8)
+    api = np.array([p["effect_intervals"]["1"] for p in got])
+    np.testing.assert_allclose(api[:, 0], low[:, 0], atol=2e-4)
+    np.testing.assert_allclose(api[:, 1], high[:, 0], atol=2e-4)
+
+
 def test_bad_interval_is_a_422_naming_the_field(client, trained_models) -> None:  # type: ignore[no-untyped-def]
     users = sample_users(trained_models, 1)
     for bad in (0.0, 0.9999999999999999, 1.0, 1.5, "x"):

@@ -1,5 +1,6 @@
 """The BanditStore contract, one body run against both backends (the ``store`` fixture)."""
 
+import math
 import time
 import uuid
 
@@ -201,7 +202,7 @@ def test_rewards_add_residuals_against_the_stored_prediction_atomically_with_the
     store.record_assignments(
         [
             Assignment("p0", "Neutral", "1", 0.5, now, predicted=0.2),
-            Assignment("p1", "Neutral", "1", 0.5, now, predicted=0.6),
+            Assignment("p1", "Neutral", "1", 0.25, now, predicted=0.6),
             Assignment("p2", "Neutral", "0", 0.5, now),  # no prediction: counted, no residual
         ]
     )
@@ -214,8 +215,19 @@ def test_rewards_add_residuals_against_the_stored_prediction_atomically_with_the
     t = fb[("Neutral", "1")]
     assert (t.successes, t.failures, t.n) == (1, 1, 2)
     assert t.residual_sum == pytest.approx(0.8 - 0.6) and t.residual_sq == pytest.approx(0.64 + 0.36)
-    assert fb[("Neutral", "0")] == (1, 0, 0, 0.0, 0.0)
+    # Each residual over the propensity of its arm: 0.8 / 0.5 and -0.6 / 0.25.
+    assert t.ipw_sum == pytest.approx(1.6 - 2.4) and t.ipw_sq == pytest.approx(1.6**2 + 2.4**2)
+    assert fb[("Neutral", "0")] == (1, 0, 0, 0.0, 0.0, 0.0, 0.0)
     assert store.counts() == {("Neutral", "1"): (1, 1), ("Neutral", "0"): (1, 0)}
+
+
+def test_a_propensity_of_zero_is_weighted_at_the_floor_not_infinity(store):
+    from shared.bandit.store import MIN_PROPENSITY
+
+    store.record_assignments([Assignment("z0", "Neutral", "1", 0.0, time.time(), predicted=0.5)])
+    store.record_reward("z0", 1)
+    f = store.feedback()[("Neutral", "1")]
+    assert f.ipw_sum == pytest.approx(0.5 / MIN_PROPENSITY) and math.isfinite(f.ipw_sq)
 
 
 def test_a_sandbox_space_is_invisible_to_production_and_back(store):
