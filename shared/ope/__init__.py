@@ -5,6 +5,7 @@ from shared.ope.diagnostics import (
     MIN_ESS_SHARE,
     MIN_PROPENSITY,
     effective_sample_size,
+    overlap_warnings,
     weight_warnings,
 )
 from shared.ope.estimators import PolicyEstimate, doubly_robust, ips, snips
@@ -17,6 +18,7 @@ __all__ = [
     "doubly_robust",
     "effective_sample_size",
     "ips",
+    "overlap_warnings",
     "snips",
     "weight_warnings",
 ]

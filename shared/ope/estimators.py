@@ -15,13 +15,13 @@ reward forms of the Open Bandit Pipeline's IPW, SNIPW and DR estimators without 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from shared.ope.bootstrap import ratio_interval
-from shared.ope.diagnostics import effective_sample_size, weight_warnings
+from shared.ope.diagnostics import effective_sample_size, overlap_warnings, weight_warnings
 from shared.ope.inputs import arm_columns, check_logged, check_matrix, check_target_prob
 
 __all__ = ["PolicyEstimate", "doubly_robust", "dr_terms", "ips", "snips"]
@@ -149,4 +149,8 @@ def doubly_robust(
     """Doubly robust estimate; ``target_probs`` and ``predicted_rewards`` are (rows, arms) with columns
     in the order of ``arms``, the target's probability and the direct method's reward of every arm."""
     terms, w, diagnostics = dr_terms(arm, reward, propensity, target_probs, predicted_rewards, arms)
-    return _estimate("dr", terms, np.ones_like(w), w, diagnostics, n_bootstrap, level, seed)
+    est = _estimate("dr", terms, np.ones_like(w), w, diagnostics, n_bootstrap, level, seed)
+    logged, _, p = check_logged(arm, reward, propensity)
+    pi = check_matrix(target_probs, "target_probs", len(logged), len(arms))
+    extra = overlap_warnings(arm_columns(logged, arms), p, pi)
+    return replace(est, warnings=est.warnings + extra) if extra else est

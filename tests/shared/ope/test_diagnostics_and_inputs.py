@@ -82,3 +82,25 @@ def test_doubly_robust_checks_matrices_and_arms() -> None:
         doubly_robust(arm, r, p, pi, np.full((2, 2), np.inf), ["a", "b"])
     with pytest.raises(ValueError, match="arm: logged arm 'b' is not one of the columns"):
         doubly_robust(arm, r, p, pi, q, ["a", "c"])
+
+
+def test_a_target_that_treats_users_the_log_never_treated_is_warned_about() -> None:
+    # Half the users were (almost) never treated: the log gave them control with probability 0.999.
+    n = 1000
+    arm = np.array(["0"] * n)
+    p = np.where(np.arange(n) < n // 2, 0.999, 0.5)
+    reward = np.zeros(n)
+    q = np.zeros((n, 2))
+    treat_all = np.tile([0.0, 1.0], (n, 1))
+    est = doubly_robust(arm, reward, p, treat_all, q, ["0", "1"], n_bootstrap=50)
+    assert any("50% of the target policy's choices" in w and "rule: at most 1%" in w for w in est.warnings)
+    # The logging policy's own choices are all well supported: no such warning for treat-none.
+    none = np.tile([1.0, 0.0], (n, 1))
+    assert not any(
+        "target policy's choices" in w
+        for w in doubly_robust(arm, reward, p, none, q, ["0", "1"], n_bootstrap=50).warnings
+    )
+    # With three arms the log does not say what the others were given: nothing is claimed.
+    three = np.tile([0.0, 1.0, 0.0], (n, 1))
+    est3 = doubly_robust(arm, reward, p, three, np.zeros((n, 3)), ["0", "1", "2"], n_bootstrap=50)
+    assert not any("target policy's choices" in w for w in est3.warnings)
