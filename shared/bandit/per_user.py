@@ -1,10 +1,11 @@
-"""Per-user Thompson sampling over the model's own effect samples, with exact propensities.
+"""Per-user Thompson sampling over plausible effects and a normal shift, with exact propensities.
 
 For each user the caller gives M plausible effects per treatment arm and a normal shift per
-treatment arm (``Calibration``). The API passes the served effect as the one member and the
-posterior of the user's shift as the calibration (``shared.bandit.calibration.user_shift``: the
-user's effect-sample spread as the prior, what feedback taught about the segment as the
-likelihood), so its exploration narrows as feedback accumulates. One decision is:
+treatment arm (``Calibration``). The API passes the served effect as the one member and, as the
+shift, the posterior of its segment's effect error (``shared.bandit.calibration.user_shift``: prior
+N(0, calibration_prior_sd²), likelihood what feedback taught), so its exploration narrows as feedback
+accumulates; the policy replay (loadtests/bench_policy_replay.py) also passes the model's members.
+One decision is:
 
 1. draw a member j uniformly,
 2. draw a calibration shift c_a ~ N(m_a, s_a²) per treatment arm,

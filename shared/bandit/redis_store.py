@@ -25,7 +25,7 @@ import redis
 
 from shared.bandit.posterior import BetaPosterior, Prior
 from shared.bandit.store import (
-    MIN_PROPENSITY,
+    IPW_PROPENSITY_FLOOR,
     PRODUCTION,
     ArmFeedback,
     Assignment,
@@ -41,8 +41,9 @@ from shared.bandit.store import (
 
 # KEYS[1] assignment, KEYS[2] reward, KEYS[3] successes, KEYS[4] failures, KEYS[5..9] rn, rsum, rsq,
 # wsum, wsq hashes; ARGV[1] '0' or '1', ARGV[2] seconds the hashes live (0: for ever), ARGV[3] the
-# propensity floor (store.MIN_PROPENSITY). The residual and its inverse-propensity weighted twin are
-# computed here from what is stored with the assignment, so they move with the counts in one step.
+# propensity floor (store.IPW_PROPENSITY_FLOOR). The residual and its inverse-propensity weighted
+# twin are computed here from what is stored with the assignment, so they move with the counts in
+# one step.
 _REWARD_LUA = """
 local a = redis.call('GET', KEYS[1])
 if not a then return {'unknown'} end
@@ -181,7 +182,7 @@ class RedisBanditStore(CachedFeedback):
             *(self.space_key(space, h) for h in _HASHES),
         ]
         ttl = 0 if space == PRODUCTION else self.sandbox_ttl_s
-        res = self._reward_script(keys=keys, args=[str(reward), str(ttl), repr(MIN_PROPENSITY)])
+        res = self._reward_script(keys=keys, args=[str(reward), str(ttl), repr(IPW_PROPENSITY_FLOOR)])
         if res[0] == "unknown":
             raise UnknownAssignment(assignment_id)
         context, arm = json.loads(json.loads(res[2])["f"])

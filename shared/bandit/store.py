@@ -42,21 +42,23 @@ class ArmFeedback(NamedTuple):
     n: int = 0
     residual_sum: float = 0.0
     residual_sq: float = 0.0
-    # The same residuals divided by the logged propensity of the arm (floored at MIN_PROPENSITY):
-    # their sums estimate the model's error over everyone the policy decided for, not only over
-    # those it chose this arm for (shared.bandit.calibration). Zero for stores from before them.
+    # The same residuals divided by the logged propensity of the arm (floored at
+    # IPW_PROPENSITY_FLOOR): their sums estimate the model's error over everyone the policy decided
+    # for, not only over those it chose this arm for (shared.bandit.calibration). Zero for stores
+    # from before them.
     ipw_sum: float = 0.0
     ipw_sq: float = 0.0
 
 
-# An inverse-propensity weight is capped at 1 / this: a logged propensity of 0 (allowed, below) or
-# 1e-300 would make the sums infinite, and one such reward would then erase every other.
-MIN_PROPENSITY = 1e-6
+# An inverse-propensity weight is capped at 1 / this (not shared.ope's MIN_PROPENSITY, a warning
+# rule): a logged propensity of 0 (allowed, below) or 1e-300 would make the sums infinite, and one
+# such reward would then erase every other.
+IPW_PROPENSITY_FLOOR = 1e-6
 
 
 def ipw_residual(residual: float, propensity: float) -> float:
     """A residual weighted by the inverse of the logged propensity of its arm."""
-    return residual / max(propensity, MIN_PROPENSITY)
+    return residual / max(propensity, IPW_PROPENSITY_FLOOR)
 
 
 Feedback = dict[tuple[str, str], ArmFeedback]

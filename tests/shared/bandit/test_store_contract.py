@@ -222,12 +222,12 @@ def test_rewards_add_residuals_against_the_stored_prediction_atomically_with_the
 
 
 def test_a_propensity_of_zero_is_weighted_at_the_floor_not_infinity(store):
-    from shared.bandit.store import MIN_PROPENSITY
+    from shared.bandit.store import IPW_PROPENSITY_FLOOR
 
     store.record_assignments([Assignment("z0", "Neutral", "1", 0.0, time.time(), predicted=0.5)])
     store.record_reward("z0", 1)
     f = store.feedback()[("Neutral", "1")]
-    assert f.ipw_sum == pytest.approx(0.5 / MIN_PROPENSITY) and math.isfinite(f.ipw_sq)
+    assert f.ipw_sum == pytest.approx(0.5 / IPW_PROPENSITY_FLOOR) and math.isfinite(f.ipw_sq)
 
 
 def test_a_sandbox_space_is_invisible_to_production_and_back(store):
