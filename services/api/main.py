@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from services.api import body, errors, openapi_errors, openapi_features
+from services.api import body, connection_balance, errors, openapi_errors, openapi_features
 from services.api.limits import RequestLimits
 from services.api.metrics import ObserveAndLimit
 from services.api.routes import (
@@ -46,6 +46,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(campaigns.router)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])
+    shares = connection_balance.joined()
+    if shares is not None and settings.balance_connections:
+        app.add_middleware(connection_balance.BalanceConnections, shares=shares)
     app.add_middleware(
         RequestLimits,
         max_concurrent=settings.max_concurrent_requests,

@@ -30,6 +30,11 @@ OPTIMIZE_BATCH = Histogram(
     buckets=(1, 2, 4, 8, 16),
     registry=REGISTRY,
 )
+REBALANCED = Counter(
+    "uplift_connections_rebalanced_total",
+    "Keep-alive connections asked to reconnect (Connection: close) to even out the workers' shares",
+    registry=REGISTRY,
+)
 REWARDS = Counter("uplift_rewards_total", "Applied rewards", ["segment", "arm", "reward"], registry=REGISTRY)
 
 

@@ -27,6 +27,9 @@ class ApiSettings(BaseSettings):
     keep_alive_timeout_s: int = Field(default=5, ge=1, le=600)
     # Set by `uplift serve --workers N` (N > 1): where the workers follow each other's reloads.
     reload_sync_dir: Path | None = None
+    # With --workers N > 1: a worker holding more than its share of the connections in use asks one to
+    # reconnect (Connection: close), so that a few keep-alive clients end up spread over the workers.
+    balance_connections: bool = True
     # How long /admin/reload waits for the other workers to serve the new version before answering.
     reload_wait_s: float = Field(default=15.0, ge=0, le=300, allow_inf_nan=False)
     cors_origins: list[str] = Field(default_factory=list)

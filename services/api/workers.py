@@ -5,7 +5,9 @@ workers, and whichever worker sits in ``accept()`` takes a burst of new connecti
 connections opened at once all landed on one worker, and two workers served 0.99x the /predict
 throughput of one (loadtests/bench_replicas.py). Here each worker binds its own socket to the same
 host:port with ``SO_REUSEPORT``, and the kernel hands every new connection to one of them by a hash
-of its addresses: an even spread, whatever the workers are doing when the connections arrive.
+of its addresses, whatever the workers are doing when the connections arrive: even over many
+connections, uneven as often as not over a few kept-alive ones, which the workers then even out
+between themselves (services.api.connection_balance, through a small shared array made here).
 
 A worker joins the kernel's spread only when it starts listening, which uvicorn does after the
 app's lifespan start-up: a worker still loading its model is not handed connections.
@@ -25,6 +27,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import MutableSequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -101,8 +104,9 @@ def _exit_normally(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def run_worker(options: WorkerOptions) -> None:
-    """One worker process (the spawn target): its own reuse-port socket, then uvicorn until stopped."""
+def run_worker(options: WorkerOptions, counts: MutableSequence[float] | None = None, index: int = 0) -> None:
+    """One worker process (the spawn target): its own reuse-port socket, then uvicorn until stopped.
+    ``counts``: the workers' shared connection counts (services.api.connection_balance)."""
     # A Ctrl+C reaches the whole process group; the supervisor turns it into one SIGTERM per worker
     # (a second SIGINT would make uvicorn drop its graceful shutdown).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -117,6 +121,10 @@ def run_worker(options: WorkerOptions) -> None:
     except OSError as exc:
         print(f"error: --port: cannot listen on {options.host}:{options.port}: {exc}", file=sys.stderr)
         raise SystemExit(STARTUP_FAILURE) from None
+    if counts is not None:
+        from services.api import connection_balance  # the worker's app needs it; the supervisor not
+
+        connection_balance.join(connection_balance.WorkerShares(counts, index))
     import uvicorn
 
     uvicorn.Server(uvicorn.Config(**options.uvicorn_kwargs())).run(sockets=[sock])
@@ -140,6 +148,8 @@ class Supervisor:
         self.slots = [_Slot(i) for i in range(workers)]
         self.context = multiprocessing.get_context("spawn")
         self.stop_signal: int | None = None
+        # (connections in use, when counted) per worker, in shared memory: see connection_balance.
+        self.counts = self.context.RawArray("d", 2 * workers)
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT (exit code 0) or until a first worker cannot start (3)."""
@@ -171,7 +181,9 @@ class Supervisor:
         self.stop_signal = signum
 
     def _start(self, slot: _Slot) -> None:
-        process = self.context.Process(target=run_worker, args=(self.options,), name=f"worker-{slot.index}")
+        process = self.context.Process(
+            target=run_worker, args=(self.options, self.counts, slot.index), name=f"worker-{slot.index}"
+        )
         process.start()
         slot.process, slot.started, slot.start_at = process, time.monotonic(), None
 
@@ -201,6 +213,7 @@ class Supervisor:
         assert slot.process is not None
         process, slot.process = slot.process, None
         process.join()
+        self.counts[2 * slot.index + 1] = 0.0  # its count is no one's now, before it goes stale
         _forget(process.pid)
         lived = time.monotonic() - slot.started
         # Doubling while replacements keep dying soon after they start: a worker that cannot stay

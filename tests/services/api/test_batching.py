@@ -40,6 +40,63 @@ def test_a_lone_job_is_not_held_back_and_later_turns_make_new_batches():
     assert calls == [[1], [2, 3]]
 
 
+async def _after_turns(batcher, job, turns):
+    for _ in range(turns):
+        await asyncio.sleep(0)  # one loop turn each
+    return await batcher.submit(job)
+
+
+def test_a_growing_batch_waits_for_the_jobs_of_the_next_turns():
+    calls = []
+    batcher = LoopBatcher(_recording(calls), max_jobs=16, wait_turns=3)
+
+    async def main():
+        # Two at once, then one job per turn: each turn finds the batch grown, so it waits.
+        return await asyncio.gather(*(_after_turns(batcher, j, t) for j, t in enumerate([0, 0, 1, 2])))
+
+    assert asyncio.run(main()) == [0, 10, 20, 30]
+    assert calls == [[0, 1, 2, 3]]
+
+
+def test_a_batch_waits_no_more_than_wait_turns():
+    calls = []
+    batcher = LoopBatcher(_recording(calls), max_jobs=16, wait_turns=1)
+
+    async def main():
+        return await asyncio.gather(*(_after_turns(batcher, j, t) for j, t in enumerate([0, 0, 1, 2, 3])))
+
+    assert asyncio.run(main()) == [0, 10, 20, 30, 40]
+    # The first batch waited its one turn and took job 2; the later jobs came one per turn, alone.
+    assert calls == [[0, 1, 2], [3], [4]]
+
+
+def test_without_waiting_each_turn_makes_its_own_batch():
+    calls = []
+    batcher = LoopBatcher(_recording(calls), max_jobs=16, wait_turns=0)
+
+    async def main():
+        return await asyncio.gather(*(_after_turns(batcher, j, 3 * j) for j in range(3)))
+
+    assert asyncio.run(main()) == [0, 10, 20]
+    assert calls == [[0], [1], [2]]
+
+
+def test_a_lone_job_does_not_wait_for_a_job_two_turns_later():
+    calls = []
+    batcher = LoopBatcher(_recording(calls), max_jobs=16, wait_turns=3)
+
+    async def main():
+        return await asyncio.gather(batcher.submit(0), _after_turns(batcher, 1, 3))
+
+    assert asyncio.run(main()) == [0, 10]
+    assert calls == [[0], [1]]  # nothing joined in its turn: it ran without waiting
+
+
+def test_wait_turns_must_not_be_negative():
+    with pytest.raises(ValueError, match="wait_turns"):
+        LoopBatcher(_recording([]), max_jobs=1, wait_turns=-1)
+
+
 def test_max_jobs_splits_a_turn_into_several_batches():
     calls = []
     batcher = LoopBatcher(_recording(calls), max_jobs=2)
