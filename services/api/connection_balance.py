@@ -105,7 +105,10 @@ class BalanceConnections:
             await self._stop()
             return
         client = scope.get("client")
-        if scope["type"] != "http" or client is None:
+        # Port 0: behind a trusted local proxy, uvicorn's proxy-headers middleware puts the forwarded
+        # address there (port 0 when X-Forwarded-For gives none): a user, not a connection, so such
+        # requests are neither counted nor closed.
+        if scope["type"] != "http" or client is None or not client[1]:
             await self.app(scope, receive, send)
             return
         self._seen[client] = self._look

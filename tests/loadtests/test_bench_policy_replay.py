@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tests.loadtests.scripts import import_script
 
@@ -28,11 +29,12 @@ def _market(n: int, bias: float) -> tuple[dict, np.ndarray]:
     return model, true
 
 
-def test_feedback_corrects_a_model_that_underrates_everyone_and_beats_greedy_on_it():
+@pytest.mark.parametrize("rule", ["posterior", "trimmed"])
+def test_feedback_corrects_a_model_that_underrates_everyone_and_beats_greedy_on_it(rule):
     model, true = _market(40_000, bias=-0.04)
     setting = {"value_per_conversion": 10.0, "cost_per_treatment": 1.0}  # worth treating above 0.1
     uniforms = np.random.default_rng(1).random(len(true))
-    treat, learned = replay_script.replay("posterior", setting, model, uniforms, seed=2)
+    treat, learned = replay_script.replay(rule, setting, model, uniforms, seed=2)
     # The feedback's estimate of the effect error is consistent with the +0.04 the model misses (it is
     # noisy: the policy gives most users one arm with a probability near 1) ...
     est = learned["Persuadable"]
@@ -55,3 +57,12 @@ def test_on_a_right_model_the_rule_stays_close_to_greedy():
     served = figures.value_of(treat, true, 10.0, 1.0)["profit"]
     greedy = figures.value_of(model["effects"][:, 0] * 10.0 > 1.0, true, 10.0, 1.0)["profit"]
     assert served > 0.95 * greedy
+
+
+def test_the_trimmed_rule_learns_from_decisions_in_doubt_only():
+    sums = {("S", "1"): (10, 1.0, 1.0, 50.0, 9000.0)}  # every reward, one with a weight of 90
+    band = {("S", "1"): (4, 2.0, 1.5)}  # the 4 whose arms both had a probability in [0.1, 0.9]
+    trimmed = replay_script._feedback(sums, band, "trimmed")[("S", "1")]
+    assert (trimmed.n, trimmed.ipw_sum, trimmed.ipw_sq) == (4, 2.0, 1.5)
+    full = replay_script._feedback(sums, band, "posterior")[("S", "1")]
+    assert (full.n, full.ipw_sum, full.ipw_sq) == (10, 50.0, 9000.0)

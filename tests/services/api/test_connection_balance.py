@@ -88,6 +88,23 @@ def test_a_worker_over_its_share_closes_one_connection_per_look():
     assert counts[0] == 4.0  # published
 
 
+def test_requests_relayed_by_a_trusted_proxy_are_neither_counted_nor_closed():
+    counts = [0.0] * 4
+    cb.WorkerShares(counts, 1).publish(0, now=time.monotonic())
+    mw = cb.BalanceConnections(_ok_app, cb.WorkerShares(counts, 0))
+
+    async def main() -> list[list[tuple[bytes, bytes]]]:
+        # uvicorn's proxy-headers middleware leaves (forwarded address, 0): users, not connections.
+        for i in range(6):
+            await _request(mw, (f"10.0.0.{i}", 0))
+        mw.look(time.monotonic())
+        return [await _request(mw, (f"10.0.0.{i}", 0)) for i in range(6)]
+
+    headers = asyncio.run(main())
+    assert counts[0] == 0.0
+    assert not any((b"connection", b"close") in h for h in headers)
+
+
 def test_idle_connections_stop_counting_and_a_worker_at_its_share_closes_nothing():
     counts = [0.0] * 4
     other = cb.WorkerShares(counts, 1)
