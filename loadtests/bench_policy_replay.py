@@ -10,18 +10,18 @@ at the three value/cost settings bench_policy.py uses. The rules, all on the sam
 
 - ``posterior``: the API's rule (services/api/deciding.py): served effect + a shift drawn from the
   normal posterior of the segment's inverse-propensity weighted effect error, prior N(0, 0.01²)
-  (shared.bandit.calibration; the API's default calibration_prior_sd), the estimate taken over the
-  decisions whose arms both had a probability in [0.1, 0.9] (store.CALIBRATION_TRIM; the rule of
-  thumb of Crump, Hotz, Imbens and Mitnik 2009). Its estimand is the effect error among the users
-  whose decision was in doubt, the only error a shift can act on, and its weights are at most 10,
-  where the full estimate's reach 1/propensity of users the policy almost never gives that arm.
-  With two arms the chosen arm's logged probability decides it (the other's is 1 − it),
-- ``untrimmed``: the API's rule before, ``posterior`` with the estimate over every decision,
+  (shared.bandit.calibration; the API's default calibration_prior_sd),
 - ``members``: a member drawn per user, no feedback (per-user Thompson sampling on a fixed model),
 - ``members+user``: a shift drawn from the posterior whose prior is the user's own members' spread
   (the segment's weighted estimate as likelihood): the members' exploration, narrowing with feedback,
 - ``naive``: the rule before, members plus a per-segment shift from the plain mean residual of
   treated minus control users (prior sd 0.01).
+- ``trimmed``: a candidate, not served: ``posterior`` with the weighted estimate taken over the
+  decisions whose arms both had a probability in [0.1, 0.9] (``TRIM``; the rule of thumb of Crump,
+  Hotz, Imbens and Mitnik 2009). Its estimand is the effect error among the users whose decision
+  was in doubt, which is the only error a shift can act on, and its weights are at most 10, where
+  the full estimate's reach 1/propensity of users that the policy almost never gives that arm.
+  With two arms the chosen arm's logged probability decides it (the other's is 1 − it).
 
 The rare market helps too few users for three settings inside the 5-50% band (policy_figures), so
 it is not in the default list.
@@ -49,13 +49,14 @@ from policy_server import uplift
 
 from shared.bandit.calibration import noise_variance, segment_calibration, user_shift
 from shared.bandit.per_user import Calibration, decide
-from shared.bandit.store import CALIBRATION_TRIM, ArmFeedback, in_doubt, ipw_residual
+from shared.bandit.store import ArmFeedback, ipw_residual
 from shared.bundle import ModelBundle
 from shared.shape_names import outcome_column
 from shared.synthetic import MarketConfig, generate_market
 
 RESULTS = Path(__file__).parent / "results" / "policy_replay.json"
-RULES = ("posterior", "untrimmed", "members", "members+user", "naive")
+RULES = ("posterior", "members", "members+user", "naive", "trimmed")
+TRIM = 0.1
 PRIOR_SD = 0.01  # the API's calibration_prior_sd default
 BATCH = 100
 
@@ -76,14 +77,10 @@ def _feedback(
     band: dict[tuple[str, str], tuple[int, float, float]],
     rule: str,
 ) -> dict[tuple[str, str], ArmFeedback]:
-    """What the store would hold: the weighted sums of the decisions in doubt (the API's), or for
-    ``untrimmed`` of every decision (as before)."""
-    if rule == "untrimmed":
-        return {k: ArmFeedback(0, 0, n, rs, rq, ws, wq, n) for k, (n, rs, rq, ws, wq) in sums.items()}
-    out = {k: ArmFeedback(0, 0, n, rs, rq) for k, (n, rs, rq, _, _) in sums.items()}
-    for k, (n, ws, wq) in band.items():
-        out[k] = out[k]._replace(ipw_sum=ws, ipw_sq=wq, ipw_n=n)
-    return out
+    """What the store would hold: every reward's sums, or for ``trimmed`` the in-doubt decisions'."""
+    if rule == "trimmed":
+        return {k: ArmFeedback(0, 0, n, 0.0, 0.0, ws, wq) for k, (n, ws, wq) in band.items()}
+    return {k: ArmFeedback(0, 0, *v) for k, v in sums.items()}
 
 
 def replay(
@@ -97,7 +94,7 @@ def replay(
     rng = np.random.default_rng(seed)
     n = len(eff)
     sums: dict[tuple[str, str], tuple[int, float, float, float, float]] = {}
-    band: dict[tuple[str, str], tuple[int, float, float]] = {}  # ``posterior``'s: decisions in doubt
+    band: dict[tuple[str, str], tuple[int, float, float]] = {}  # ``trimmed``'s: in-doubt decisions only
     treat = np.zeros(n, dtype=bool)
     for a in range(0, n, BATCH):
         b = min(a + BATCH, n)
@@ -126,7 +123,7 @@ def replay(
             k, s, q, ws, wq = sums.get(key, (0, 0.0, 0.0, 0.0, 0.0))
             r = float(residual[i])
             sums[key] = (k + 1, s + r, q + r * r, ws + w, wq + w * w)
-            if in_doubt(float(d.propensity[i]), CALIBRATION_TRIM):
+            if TRIM <= d.propensity[i] <= 1.0 - TRIM:
                 bk, bs, bq = band.get(key, (0, 0.0, 0.0))
                 band[key] = (bk + 1, bs + w, bq + w * w)
     fb = _feedback(sums, band, rule)
@@ -234,7 +231,7 @@ def main() -> int:
                     )
                 row["segment_effect_error_truth"] = m["truth_error"]
                 print(f"  effect error per segment, truth {m['truth_error']}", flush=True)
-                for rule in ("posterior", "untrimmed", "naive"):
+                for rule in ("posterior", "naive", "trimmed"):
                     print(
                         f"    {rule} estimate {row['rules'][rule]['segment_effect_error_estimate']}",
                         flush=True,

@@ -10,10 +10,7 @@ policy replay, loadtests/bench_policy_replay.py, it estimated the Persuadable se
 greedy treated 7.4%). Dividing each residual by
 the logged propensity of its arm (inverse-propensity weighting) estimates each arm's mean residual
 over everyone the policy decided for, so the difference is the segment's effect error: unbiased,
-because the propensities are exact. Only the decisions in doubt count (with two arms, each arm had a
-probability of at least 0.1: store.CALIBRATION_TRIM): a shift of the effect changes the decisions
-of those users only, and a user the policy almost never gives an arm would otherwise weigh
-1 / that probability and swing the estimate for everyone (loadtests/bench_policy_replay.py).
+because the propensities are exact.
 
 The decision (``user_shift``) adds to each user's served effect a shift drawn from the normal
 posterior of the segment's effect error: prior N(0, sd²) (the API's ``calibration_prior_sd``), the
@@ -63,7 +60,7 @@ class SegmentCalibration:
 
     mean: tuple[float, ...]
     var: tuple[float, ...]
-    n: int  # rewarded decisions in doubt, with a prediction, over every arm of the segment
+    n: int  # rewards with a prediction, over every arm of the segment
 
     @property
     def sd(self) -> tuple[float | None, ...]:
@@ -75,13 +72,12 @@ def segment_calibration(feedback: Feedback, segment: str, arms: Sequence[str]) -
 
     Per decision i, the score for treatment arm a is ψ = [A=a] r_i/π_i − [A=control] r_i/π_i, with r
     the residual and π the logged propensity of the arm given; its mean over the segment's N rewarded
-    decisions in doubt (``ArmFeedback.ipw_n``; store.in_doubt) estimates E[true effect − predicted
-    effect] over the users whose decision was in doubt. The two terms never both apply, so E[ψ²]
+    decisions estimates E[true effect − predicted effect]. The two terms never both apply, so E[ψ²]
     is the two arms' sums of squares over N. The variance is shrunk towards two Bernoulli maxima
     (``PRIOR_NOISE_WEIGHT`` observations' worth) while rewards are few.
     """
     stats = [feedback.get((segment, a), _NONE) for a in arms]
-    n = sum(f.ipw_n for f in stats)
+    n = sum(f.n for f in stats)
     if n == 0:
         k = len(arms) - 1
         return SegmentCalibration((0.0,) * k, (math.inf,) * k, 0)

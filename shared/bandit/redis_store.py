@@ -3,9 +3,8 @@
 Keys, all under ``<namespace>:`` so tests and tenants can share a server:
 ``a:<id>`` the assignment (JSON, expires after ``assignment_ttl_s``), ``r:<id>`` its reward
 (expires with it), and the hashes ``successes``/``failures`` (counts), ``rn``/``rsum``/``rsq``
-(residuals: reward − the predicted outcome stored with the assignment) and ``dn``/``dsum``/``dsq``
-(the decisions in doubt, and their residuals over the assignment's propensity; ``wsum``/``wsq``,
-the sums over every decision that an earlier version kept, are no longer read) keyed by
+(residuals: reward − the predicted outcome stored with the assignment) and ``wsum``/``wsq`` (the
+residuals over the assignment's propensity) keyed by
 ``["context","arm"]``. A sandbox's keys sit under ``<namespace>:<space>:`` (``space`` is
 ``sandbox:<name>``), which production never reads; they expire after ``sandbox_ttl_s``.
 
@@ -40,11 +39,11 @@ from shared.bandit.store import (
     check_space,
 )
 
-# KEYS[1] assignment, KEYS[2] reward, KEYS[3] successes, KEYS[4] failures, KEYS[5..10] rn, rsum, rsq,
-# dsum, dsq, dn hashes; ARGV[1] '0' or '1', ARGV[2] seconds the hashes live (0: for ever), ARGV[3]
-# the propensity floor (store.IPW_PROPENSITY_FLOOR), ARGV[4] the trim (store.in_doubt). The residual
-# and its inverse-propensity weighted twin are computed here from what is stored with the
-# assignment, so they move with the counts in one step.
+# KEYS[1] assignment, KEYS[2] reward, KEYS[3] successes, KEYS[4] failures, KEYS[5..9] rn, rsum, rsq,
+# wsum, wsq hashes; ARGV[1] '0' or '1', ARGV[2] seconds the hashes live (0: for ever), ARGV[3] the
+# propensity floor (store.IPW_PROPENSITY_FLOOR). The residual and its inverse-propensity weighted
+# twin are computed here from what is stored with the assignment, so they move with the counts in
+# one step.
 _REWARD_LUA = """
 local a = redis.call('GET', KEYS[1])
 if not a then return {'unknown'} end
@@ -70,17 +69,12 @@ if doc['q'] ~= nil and doc['q'] ~= cjson.null then
   redis.call('HINCRBY', KEYS[5], field, 1)
   redis.call('HINCRBYFLOAT', KEYS[6], field, residual)
   redis.call('HINCRBYFLOAT', KEYS[7], field, string.format('%.17g', r * r))
-  local p = tonumber(doc['p'])
-  local trim = tonumber(ARGV[4])
-  if p >= trim and p <= 1 - trim then
-    local w = r / math.max(p, tonumber(ARGV[3]))
-    redis.call('HINCRBYFLOAT', KEYS[8], field, string.format('%.17g', w))
-    redis.call('HINCRBYFLOAT', KEYS[9], field, string.format('%.17g', w * w))
-    redis.call('HINCRBY', KEYS[10], field, 1)
-  end
+  local w = r / math.max(tonumber(doc['p']), tonumber(ARGV[3]))
+  redis.call('HINCRBYFLOAT', KEYS[8], field, string.format('%.17g', w))
+  redis.call('HINCRBYFLOAT', KEYS[9], field, string.format('%.17g', w * w))
 end
 if ARGV[2] ~= '0' then
-  for i = 3, 10 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+  for i = 3, 9 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
 end
 return {'applied', ARGV[1], a, residual}
 """
@@ -96,7 +90,7 @@ end
 return 0
 """
 
-_HASHES = ("successes", "failures", "rn", "rsum", "rsq", "dsum", "dsq", "dn")
+_HASHES = ("successes", "failures", "rn", "rsum", "rsq", "wsum", "wsq")
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 # One script call blocks the server while it runs; 2,000 SETs take about a millisecond.
 _ASSIGN_CHUNK = 2000
@@ -179,9 +173,7 @@ class RedisBanditStore(CachedFeedback):
                     f"assignment_id: must be unique, {chunk[clash - 1].assignment_id!r} was already issued"
                 )
 
-    def record_reward(
-        self, assignment_id: str, reward: int, space: str = PRODUCTION, trim: float = 0.0
-    ) -> RewardResult:
+    def record_reward(self, assignment_id: str, reward: int, space: str = PRODUCTION) -> RewardResult:
         reward = check_reward(reward)
         check_space(space)
         keys = [
@@ -190,9 +182,7 @@ class RedisBanditStore(CachedFeedback):
             *(self.space_key(space, h) for h in _HASHES),
         ]
         ttl = 0 if space == PRODUCTION else self.sandbox_ttl_s
-        res = self._reward_script(
-            keys=keys, args=[str(reward), str(ttl), repr(IPW_PROPENSITY_FLOOR), repr(float(trim))]
-        )
+        res = self._reward_script(keys=keys, args=[str(reward), str(ttl), repr(IPW_PROPENSITY_FLOOR)])
         if res[0] == "unknown":
             raise UnknownAssignment(assignment_id)
         context, arm = json.loads(json.loads(res[2])["f"])
@@ -207,7 +197,7 @@ class RedisBanditStore(CachedFeedback):
         pipe = self._r.pipeline(transaction=True)  # one snapshot of every hash
         for h in _HASHES:
             pipe.hgetall(self.space_key(space, h))
-        succ, fail, rn, rsum, rsq, wsum, wsq, wn = pipe.execute()
+        succ, fail, rn, rsum, rsq, wsum, wsq = pipe.execute()
         out: Feedback = {}
         for field in set(succ) | set(fail):
             context, arm = json.loads(field)
@@ -219,7 +209,6 @@ class RedisBanditStore(CachedFeedback):
                 float(rsq.get(field, 0.0)),
                 float(wsum.get(field, 0.0)),
                 float(wsq.get(field, 0.0)),
-                int(wn.get(field, 0)),
             )
         return out
 

@@ -30,18 +30,17 @@ from shared.bandit.store import (
     apply_prior,
     check_reward,
     check_space,
-    in_doubt,
     ipw_residual,
 )
 from shared.sqlite_rows import insert_rows, rows_per_statement
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 3
 _COUNTS = """CREATE TABLE IF NOT EXISTS counts (
         space TEXT NOT NULL, context TEXT NOT NULL, arm TEXT NOT NULL,
         successes INTEGER NOT NULL, failures INTEGER NOT NULL,
         residual_n INTEGER NOT NULL, residual_sum REAL NOT NULL, residual_sq REAL NOT NULL,
         updated_at REAL NOT NULL, ipw_sum REAL NOT NULL DEFAULT 0, ipw_sq REAL NOT NULL DEFAULT 0,
-        ipw_n INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (space, context, arm))"""
+        PRIMARY KEY (space, context, arm))"""
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
     """CREATE TABLE IF NOT EXISTS assignments (
@@ -59,26 +58,17 @@ _FROM_V1 = (
     "ALTER TABLE assignments ADD COLUMN predicted REAL",
     "ALTER TABLE counts RENAME TO counts_v1",
     _COUNTS,
-    "INSERT INTO counts SELECT '', context, arm, successes, failures, 0, 0.0, 0.0, 0, 0.0, 0.0, 0 FROM counts_v1",
+    "INSERT INTO counts SELECT '', context, arm, successes, failures, 0, 0.0, 0.0, 0, 0.0, 0.0 FROM counts_v1",
     "DROP TABLE counts_v1",
-    "UPDATE schema_version SET version = 4",
+    "UPDATE schema_version SET version = 3",
 )
-# Version 2 had no inverse-propensity sums: they start empty (no decision counted yet), so the
-# calibration starts from its prior.
+# Version 2 had no inverse-propensity sums: they start at 0 (the calibration reads its rewards as
+# carrying no weighted residual, which pulls its estimate towards no shift, not away from it).
 _FROM_V2 = (
     "ALTER TABLE counts ADD COLUMN ipw_sum REAL NOT NULL DEFAULT 0",
     "ALTER TABLE counts ADD COLUMN ipw_sq REAL NOT NULL DEFAULT 0",
-    "ALTER TABLE counts ADD COLUMN ipw_n INTEGER NOT NULL DEFAULT 0",
-    "UPDATE schema_version SET version = 4",
+    "UPDATE schema_version SET version = 3",
 )
-# Version 3 summed the weighted residuals of every decision, now only of those in doubt: its sums
-# cannot be split, so they start empty too (counts and residuals are kept).
-_FROM_V3 = (
-    "ALTER TABLE counts ADD COLUMN ipw_n INTEGER NOT NULL DEFAULT 0",
-    "UPDATE counts SET ipw_sum = 0, ipw_sq = 0",
-    "UPDATE schema_version SET version = 4",
-)
-_MIGRATIONS = {1: _FROM_V1, 2: _FROM_V2, 3: _FROM_V3}
 _INSERT = "INSERT INTO assignments VALUES"  # + the rows (shared.sqlite_rows)
 _WIDTH = 7
 _SYNC_LEVELS = ("NORMAL", "FULL", "EXTRA")
@@ -218,8 +208,8 @@ class SqliteBanditStore(CachedFeedback):
             row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
             if row[0] is None:
                 conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-            elif row[0] in _MIGRATIONS:
-                for statement in _MIGRATIONS[row[0]]:
+            elif row[0] in (1, 2):
+                for statement in _FROM_V1 if row[0] == 1 else _FROM_V2:
                     conn.execute(statement)
             elif row[0] != SCHEMA_VERSION:
                 raise RuntimeError(
@@ -291,9 +281,7 @@ class SqliteBanditStore(CachedFeedback):
         """Assignments stored (what retention bounds)."""
         return int(self._conn().execute("SELECT count(*) FROM assignments").fetchone()[0])
 
-    def record_reward(
-        self, assignment_id: str, reward: int, space: str = PRODUCTION, trim: float = 0.0
-    ) -> RewardResult:
+    def record_reward(self, assignment_id: str, reward: int, space: str = PRODUCTION) -> RewardResult:
         reward = check_reward(reward)
         check_space(space)
         residual: float | None = None
@@ -313,31 +301,16 @@ class SqliteBanditStore(CachedFeedback):
             if inserted:
                 residual = None if row[2] is None else reward - float(row[2])
                 r, has = (0.0, 0) if residual is None else (residual, 1)
-                counted = has and in_doubt(float(row[3]), trim)
-                w = ipw_residual(r, float(row[3])) if counted else 0.0
+                w = ipw_residual(r, float(row[3]))
                 conn.execute(
-                    "INSERT INTO counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "INSERT INTO counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT(space, context, arm) DO UPDATE SET "
                     "successes = successes + excluded.successes, failures = failures + excluded.failures, "
                     "residual_n = residual_n + excluded.residual_n, "
                     "residual_sum = residual_sum + excluded.residual_sum, "
                     "residual_sq = residual_sq + excluded.residual_sq, updated_at = excluded.updated_at, "
-                    "ipw_sum = ipw_sum + excluded.ipw_sum, ipw_sq = ipw_sq + excluded.ipw_sq, "
-                    "ipw_n = ipw_n + excluded.ipw_n",
-                    (
-                        space,
-                        context,
-                        arm,
-                        reward,
-                        1 - reward,
-                        has,
-                        r,
-                        r * r,
-                        time.time(),
-                        w,
-                        w * w,
-                        int(counted),
-                    ),
+                    "ipw_sum = ipw_sum + excluded.ipw_sum, ipw_sq = ipw_sq + excluded.ipw_sq",
+                    (space, context, arm, reward, 1 - reward, has, r, r * r, time.time(), w, w * w),
                 )
                 stored = reward
             else:
@@ -356,16 +329,14 @@ class SqliteBanditStore(CachedFeedback):
             self._conn()
             .execute(
                 "SELECT context, arm, successes, failures, residual_n, residual_sum, residual_sq, "
-                "ipw_sum, ipw_sq, ipw_n FROM counts WHERE space = ?",
+                "ipw_sum, ipw_sq FROM counts WHERE space = ?",
                 (space,),
             )
             .fetchall()
         )
         return {
-            (str(c), str(a)): ArmFeedback(
-                int(s), int(f), int(n), float(rs), float(rq), float(ws), float(wq), int(wn)
-            )
-            for c, a, s, f, n, rs, rq, ws, wq, wn in rows
+            (str(c), str(a)): ArmFeedback(int(s), int(f), int(n), float(rs), float(rq), float(ws), float(wq))
+            for c, a, s, f, n, rs, rq, ws, wq in rows
         }
 
     def posteriors(

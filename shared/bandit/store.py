@@ -43,12 +43,11 @@ class ArmFeedback(NamedTuple):
     residual_sum: float = 0.0
     residual_sq: float = 0.0
     # The same residuals divided by the logged propensity of the arm (floored at
-    # IPW_PROPENSITY_FLOOR), over the ``ipw_n`` decisions that were in doubt (``in_doubt``): their
-    # sums estimate the model's error over every such user the policy decided for, not only over
-    # those it chose this arm for (shared.bandit.calibration). Zero for stores from before them.
+    # IPW_PROPENSITY_FLOOR): their sums estimate the model's error over everyone the policy decided
+    # for, not only over those it chose this arm for (shared.bandit.calibration). Zero for stores
+    # from before them.
     ipw_sum: float = 0.0
     ipw_sq: float = 0.0
-    ipw_n: int = 0
 
 
 # An inverse-propensity weight is capped at 1 / this (not shared.ope's MIN_PROPENSITY, a warning
@@ -60,28 +59,6 @@ IPW_PROPENSITY_FLOOR = 1e-6
 def ipw_residual(residual: float, propensity: float) -> float:
     """A residual weighted by the inverse of the logged propensity of its arm."""
     return residual / max(propensity, IPW_PROPENSITY_FLOOR)
-
-
-# With two arms, a decision is "in doubt" when each arm had a probability of at least this: the
-# rule of thumb of Crump, Hotz, Imbens and Mitnik (2009) for trimming to the users both arms are
-# given to (shared.causal.overlap uses it for observational data). The calibration learns from these
-# decisions only. A shift of the effect can only change the decisions of users near the cost
-# threshold, which are these; and their weights are at most 1 / 0.1, where a user the policy almost
-# never gives an arm weighs 1 / its propensity, and one such reward would swing the estimate for
-# thousands of others (loadtests/bench_policy_replay.py, docs/benchmarks.md).
-CALIBRATION_TRIM = 0.1
-
-
-def calibration_trim(arms: int) -> float:
-    """The trim for a model with ``arms`` arms (control included). The log holds the chosen arm's
-    probability only; with two arms it gives the other's (1 − it), with more it does not, so every
-    decision counts."""
-    return CALIBRATION_TRIM if arms == 2 else 0.0
-
-
-def in_doubt(propensity: float, trim: float) -> bool:
-    """Whether a decision whose chosen arm had ``propensity`` counts for the calibration."""
-    return trim <= propensity <= 1.0 - trim
 
 
 Feedback = dict[tuple[str, str], ArmFeedback]
@@ -188,15 +165,11 @@ class BanditStore(Protocol):
     def record_assignments(self, rows: Sequence[Assignment]) -> None:
         """Persist assignments (all or none); an id already issued raises ValueError."""
 
-    def record_reward(
-        self, assignment_id: str, reward: int, space: str = PRODUCTION, trim: float = 0.0
-    ) -> RewardResult:
+    def record_reward(self, assignment_id: str, reward: int, space: str = PRODUCTION) -> RewardResult:
         """Apply a 0/1 reward once, committed before returning; a repeat is a duplicate or a conflict.
 
         Counts and residual sums of the assignment's (space, context, arm) move in the same atomic
-        step; the weighted sums only if the decision was in doubt (``in_doubt`` with ``trim``, see
-        ``calibration_trim``). Raises ``UnknownAssignment`` for an id never recorded in ``space``
-        (or expired).
+        step. Raises ``UnknownAssignment`` for an id never recorded in ``space`` (or expired).
         """
 
     def counts(self, space: str = PRODUCTION) -> Counts:

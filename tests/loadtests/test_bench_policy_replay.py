@@ -29,7 +29,7 @@ def _market(n: int, bias: float) -> tuple[dict, np.ndarray]:
     return model, true
 
 
-@pytest.mark.parametrize("rule", ["posterior", "untrimmed"])
+@pytest.mark.parametrize("rule", ["posterior", "trimmed"])
 def test_feedback_corrects_a_model_that_underrates_everyone_and_beats_greedy_on_it(rule):
     model, true = _market(40_000, bias=-0.04)
     setting = {"value_per_conversion": 10.0, "cost_per_treatment": 1.0}  # worth treating above 0.1
@@ -59,10 +59,10 @@ def test_on_a_right_model_the_rule_stays_close_to_greedy():
     assert served > 0.95 * greedy
 
 
-def test_the_served_rule_learns_from_decisions_in_doubt_only():
+def test_the_trimmed_rule_learns_from_decisions_in_doubt_only():
     sums = {("S", "1"): (10, 1.0, 1.0, 50.0, 9000.0)}  # every reward, one with a weight of 90
     band = {("S", "1"): (4, 2.0, 1.5)}  # the 4 whose arms both had a probability in [0.1, 0.9]
-    served = replay_script._feedback(sums, band, "posterior")[("S", "1")]
-    assert (served.n, served.ipw_n, served.ipw_sum, served.ipw_sq) == (10, 4, 2.0, 1.5)
-    before = replay_script._feedback(sums, band, "untrimmed")[("S", "1")]
-    assert (before.ipw_n, before.ipw_sum, before.ipw_sq) == (10, 50.0, 9000.0)
+    trimmed = replay_script._feedback(sums, band, "trimmed")[("S", "1")]
+    assert (trimmed.n, trimmed.ipw_sum, trimmed.ipw_sq) == (4, 2.0, 1.5)
+    full = replay_script._feedback(sums, band, "posterior")[("S", "1")]
+    assert (full.n, full.ipw_sum, full.ipw_sq) == (10, 50.0, 9000.0)

@@ -8,7 +8,6 @@ from services.api.schemas import FeedbackRequest, FeedbackResponse
 from services.api.state import AppState
 from shared.bandit import PRODUCTION, RewardResult, UnknownAssignment
 from shared.bandit.contexts import segment_of
-from shared.bandit.store import calibration_trim
 
 router = APIRouter(tags=["bandit"])
 
@@ -67,10 +66,7 @@ def _record(state: AppState, body: FeedbackRequest, space: str) -> RewardResult:
     A duplicate writes the log too: a reward whose log write failed after the store's is completed
     by the client's retry (the log keeps the first reward and answers a repeat as a duplicate).
     """
-    # The calibration's trim follows the served model's arms (store.calibration_trim); a reward
-    # needs no model, and without one every decision counts.
-    arms = len(state.model.bundle.arms) if state.model is not None else 0
-    result = state.store.record_reward(body.assignment_id, body.reward, space, calibration_trim(arms))
+    result = state.store.record_reward(body.assignment_id, body.reward, space)
     if space == PRODUCTION and result.status in ("applied", "duplicate"):
         state.assignment_log.reward(body.assignment_id, float(body.reward))
     return result

@@ -29,9 +29,8 @@ def _feedback(rng: np.random.Generator, n: int, effect_error: float) -> tuple[di
             residual[mask],
             np.array([ipw_residual(x, p) for x, p in zip(residual[mask], propensity[mask], strict=True)]),
         )
-        k = int(mask.sum())  # every decision counted (trim 0)
         fb[("seg", arm)] = ArmFeedback(
-            0, 0, k, float(r.sum()), float((r**2).sum()), float(w.sum()), float((w**2).sum()), k
+            0, 0, int(mask.sum()), float(r.sum()), float((r**2).sum()), float(w.sum()), float((w**2).sum())
         )
     naive = residual[treated].mean() - residual[~treated].mean()
     return fb, float(naive)

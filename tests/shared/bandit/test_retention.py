@@ -104,11 +104,11 @@ def test_a_version_1_file_is_migrated_with_its_counts(sqlite_path):
     )
     conn.close()
     store = SqliteBanditStore(sqlite_path, checkpoint_interval_s=None, retention_s=None)
-    assert store.schema_version() == 4
+    assert store.schema_version() == 3
     assert store.counts() == {("Neutral", "rec"): (3, 4)}
     res = store.record_reward("old", 1)
     assert res.status == "applied" and res.residual is None
-    assert store.feedback()[("Neutral", "rec")] == (4, 4, 0, 0.0, 0.0, 0.0, 0.0, 0)
+    assert store.feedback()[("Neutral", "rec")] == (4, 4, 0, 0.0, 0.0, 0.0, 0.0)
     store.close()
 
 
@@ -132,44 +132,12 @@ def test_a_version_2_file_gains_the_weighted_sums_and_keeps_what_it_had(sqlite_p
     )
     conn.close()
     store = SqliteBanditStore(sqlite_path, checkpoint_interval_s=None, retention_s=None)
-    assert store.schema_version() == 4
-    assert store.feedback()[("Neutral", "rec")] == (3, 4, 7, 0.5, 1.5, 0.0, 0.0, 0)
-    store.record_reward("new", 1, trim=0.1)
+    assert store.schema_version() == 3
+    assert store.feedback()[("Neutral", "rec")] == (3, 4, 7, 0.5, 1.5, 0.0, 0.0)
+    store.record_reward("new", 1)
     f = store.feedback()[("Neutral", "rec")]
     assert (f.n, f.residual_sum) == (8, pytest.approx(1.3))
-    assert (f.ipw_sum, f.ipw_sq, f.ipw_n) == (pytest.approx(0.8 / 0.25), pytest.approx((0.8 / 0.25) ** 2), 1)
-    store.close()
-
-
-def test_a_version_3_file_keeps_its_counts_and_restarts_the_weighted_sums(sqlite_path):
-    """Version 3 summed every decision's weighted residual; version 4 only those in doubt. The old
-    sums cannot be split, so the calibration restarts from its prior; nothing else changes."""
-    import sqlite3
-
-    sqlite_path.parent.mkdir(parents=True)
-    conn = sqlite3.connect(sqlite_path)
-    conn.executescript(
-        """CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (3);
-        CREATE TABLE assignments (assignment_id TEXT PRIMARY KEY, context TEXT NOT NULL, arm TEXT NOT NULL,
-            propensity REAL NOT NULL, created_at REAL NOT NULL, space TEXT NOT NULL DEFAULT '',
-            predicted REAL);
-        CREATE TABLE rewards (assignment_id TEXT PRIMARY KEY, reward INTEGER NOT NULL);
-        CREATE TABLE counts (space TEXT NOT NULL, context TEXT NOT NULL, arm TEXT NOT NULL,
-            successes INTEGER NOT NULL, failures INTEGER NOT NULL, residual_n INTEGER NOT NULL,
-            residual_sum REAL NOT NULL, residual_sq REAL NOT NULL, updated_at REAL NOT NULL,
-            ipw_sum REAL NOT NULL DEFAULT 0, ipw_sq REAL NOT NULL DEFAULT 0,
-            PRIMARY KEY (space, context, arm));
-        INSERT INTO assignments VALUES ('new', 'Neutral', 'rec', 0.5, 1e9, '', 0.2);
-        INSERT INTO counts VALUES ('', 'Neutral', 'rec', 3, 4, 7, 0.5, 1.5, 1e9, 900.0, 81000.0);"""
-    )
-    conn.close()
-    store = SqliteBanditStore(sqlite_path, checkpoint_interval_s=None, retention_s=None)
-    assert store.schema_version() == 4
-    assert store.feedback()[("Neutral", "rec")] == (3, 4, 7, 0.5, 1.5, 0.0, 0.0, 0)
-    store.record_reward("new", 0, trim=0.1)
-    f = store.feedback()[("Neutral", "rec")]
-    assert (f.successes, f.failures, f.n) == (3, 5, 8)
-    assert (f.ipw_sum, f.ipw_n) == (pytest.approx(-0.2 / 0.5), 1)
+    assert (f.ipw_sum, f.ipw_sq) == (pytest.approx(0.8 / 0.25), pytest.approx((0.8 / 0.25) ** 2))
     store.close()
 
 
@@ -184,7 +152,7 @@ def test_redis_sandbox_keys_expire_and_production_keys_keep_theirs(
     store.record_reward("sb", 1, space="sandbox:z")
     store.record_reward("pr", 0)
     sandbox_keys = list(redis_client.scan_iter(f"{bandit_namespace}:sandbox:z:*"))
-    assert len(sandbox_keys) == 9  # assignment, reward, successes and the six residual hashes
+    assert len(sandbox_keys) == 8  # assignment, reward, successes and the five residual hashes
     assert all(0 < redis_client.ttl(k) <= 60 for k in sandbox_keys)
     assert 3500 < redis_client.ttl(f"{bandit_namespace}:a:pr") <= 3600
     assert redis_client.ttl(f"{bandit_namespace}:failures") == -1  # production counts never expire
@@ -197,5 +165,4 @@ def test_redis_sandbox_keys_expire_and_production_keys_keep_theirs(
         pytest.approx(0.64),
         pytest.approx(1.6),
         pytest.approx(2.56),
-        1,
     )

@@ -215,10 +215,9 @@ def test_rewards_add_residuals_against_the_stored_prediction_atomically_with_the
     t = fb[("Neutral", "1")]
     assert (t.successes, t.failures, t.n) == (1, 1, 2)
     assert t.residual_sum == pytest.approx(0.8 - 0.6) and t.residual_sq == pytest.approx(0.64 + 0.36)
-    # Each residual over the propensity of its arm: 0.8 / 0.5 and -0.6 / 0.25 (trim 0: both count).
+    # Each residual over the propensity of its arm: 0.8 / 0.5 and -0.6 / 0.25.
     assert t.ipw_sum == pytest.approx(1.6 - 2.4) and t.ipw_sq == pytest.approx(1.6**2 + 2.4**2)
-    assert t.ipw_n == 2
-    assert fb[("Neutral", "0")] == (1, 0, 0, 0.0, 0.0, 0.0, 0.0, 0)
+    assert fb[("Neutral", "0")] == (1, 0, 0, 0.0, 0.0, 0.0, 0.0)
     assert store.counts() == {("Neutral", "1"): (1, 1), ("Neutral", "0"): (1, 0)}
 
 
@@ -229,25 +228,6 @@ def test_a_propensity_of_zero_is_weighted_at_the_floor_not_infinity(store):
     store.record_reward("z0", 1)
     f = store.feedback()[("Neutral", "1")]
     assert f.ipw_sum == pytest.approx(0.5 / IPW_PROPENSITY_FLOOR) and math.isfinite(f.ipw_sq)
-
-
-def test_with_a_trim_only_decisions_in_doubt_add_to_the_weighted_sums(store):
-    now = time.time()
-    store.record_assignments(
-        [
-            Assignment("d0", "Neutral", "1", 0.5, now, predicted=0.2),  # in doubt
-            Assignment("d1", "Neutral", "1", 0.1, now, predicted=0.2),  # on the edge: in doubt
-            Assignment("d2", "Neutral", "1", 0.02, now, predicted=0.2),  # an arm given 1 in 50
-            Assignment("d3", "Neutral", "1", 0.95, now, predicted=0.2),  # the other arm 1 in 20
-        ]
-    )
-    for assignment_id in ("d0", "d1", "d2", "d3"):
-        assert store.record_reward(assignment_id, 1, trim=0.1).status == "applied"
-    f = store.feedback()[("Neutral", "1")]
-    assert (f.successes, f.n, f.ipw_n) == (4, 4, 2)  # counts and residuals keep every reward
-    assert f.residual_sum == pytest.approx(4 * 0.8)
-    assert f.ipw_sum == pytest.approx(0.8 / 0.5 + 0.8 / 0.1)
-    assert f.ipw_sq == pytest.approx((0.8 / 0.5) ** 2 + (0.8 / 0.1) ** 2)
 
 
 def test_a_sandbox_space_is_invisible_to_production_and_back(store):
