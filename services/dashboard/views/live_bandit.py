@@ -55,11 +55,16 @@ def _calibration_table(rows: list[dict[str, Any]], control: str) -> pd.DataFrame
             "Arm": [fmt.arm_label(str(a), control) for a in frame["arm"]],
             "Rewards": frame["n"].map(fmt.count),
             "Observed − predicted": [
-                "–" if m is None else fmt.pp(m, 2) for m in frame["observed_minus_predicted"]
+                "–" if pd.isna(m) else fmt.pp(m, 2) for m in frame["observed_minus_predicted"]
             ],
             "95% interval": [
-                "–" if lo is None else f"{fmt.pp(lo, 2)} to {fmt.pp(hi, 2)}"
+                "–" if pd.isna(lo) else f"{fmt.pp(lo, 2)} to {fmt.pp(hi, 2)}"
                 for lo, hi in zip(frame.ci_low, frame.ci_high, strict=True)
+            ],
+            # An estimate with its standard error (treatment arms, once rewards arrived).
+            "Effect error estimate (± se)": [
+                "–" if pd.isna(m) or pd.isna(sd) else f"{fmt.pp(m, 2)} ± {sd * 100:.2f}"
+                for m, sd in zip(frame.shift_mean, frame.shift_sd, strict=True)
             ],
         }
     )
@@ -170,8 +175,10 @@ def render() -> None:
     st.table(_posterior_table(bandit["arms"], data.control).set_index(["Segment", "Arm"]))
     st.subheader("Calibration: observed − predicted conversion")
     st.caption(
-        "Per segment × arm, the mean of reward − the model's predicted conversion for the arm given; "
-        "the difference between a treatment arm's and control's shifts every sampled effect."
+        "Per segment × arm, the mean of reward − the model's predicted conversion for the arm given, "
+        "and the segment's effect error estimated from the same rewards weighted by the inverse of "
+        "their logged propensities, with its standard error: an estimate, which moves every sampled "
+        "effect."
     )
     st.table(_calibration_table(bandit["calibration"], data.control).set_index(["Segment", "Arm"]))
     glossary.show()
