@@ -13,8 +13,10 @@ proxies' requests-per-connection limits rebalance long-lived connections the sam
 above its share, and at least two above the least busy worker, acts, one connection per look: two
 workers never push connections at each other, and an even split stays as it is.
 
-A connection is "in use" if it sent a request during the last ``ACTIVE_LOOKS`` looks; idle pool
-connections cost a worker nothing and are not counted. The workers publish their counts in a small
+A connection is "in use" if it was kept alive (it sent a second request) and sent one during the
+last ``ACTIVE_LOOKS`` looks: idle pool connections cost a worker nothing, and a client that opens a
+connection per request spreads by the hash already, so neither is counted. Only a kept-alive
+connection is ever asked to reconnect, never one on its first request. The workers publish their counts in a small
 array of shared memory that the supervisor creates: (connections, time of the count) per worker.
 A worker publishes from a timer on its event loop once its lifespan has started (when uvicorn starts
 listening), so a count older than ``STALE_S`` is a worker that is gone or stuck, and is left out.
@@ -95,7 +97,8 @@ class BalanceConnections:
         self.app = app
         self.shares = shares
         self._look = 0
-        self._seen: dict[object, int] = {}  # connection (client host, port) -> last look it sent on
+        # connection (client host, port) -> (last look it sent on, whether it sent more than once)
+        self._seen: dict[object, tuple[int, bool]] = {}
         self._hand_back = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -111,19 +114,21 @@ class BalanceConnections:
         if scope["type"] != "http" or client is None or not client[1]:
             await self.app(scope, receive, send)
             return
-        self._seen[client] = self._look
-        if self._hand_back > 0:
+        kept = client in self._seen
+        if kept and self._hand_back > 0:
             self._hand_back -= 1
             del self._seen[client]
             send = _closing(send)
+        else:
+            self._seen[client] = (self._look, kept)
         await self.app(scope, receive, send)
 
     def look(self, now: float) -> None:
         """Recount the connections in use, publish the count, and decide whether to hand one back."""
         self._look += 1
         idle_before = self._look - ACTIVE_LOOKS
-        self._seen = {c: n for c, n in self._seen.items() if n > idle_before}
-        mine = len(self._seen)
+        self._seen = {c: seen for c, seen in self._seen.items() if seen[0] > idle_before}
+        mine = sum(kept for _, kept in self._seen.values())
         self.shares.publish(mine, now)
         self._hand_back = to_hand_back(mine, self.shares.running(now))
 

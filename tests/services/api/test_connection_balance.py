@@ -77,8 +77,9 @@ def test_a_worker_over_its_share_closes_one_connection_per_look():
 
     async def main() -> list[list[tuple[bytes, bytes]]]:
         clients = [("127.0.0.1", 50000 + i) for i in range(4)]
-        for c in clients:
-            await _request(mw, c)
+        for _ in range(2):  # kept alive: two requests each
+            for c in clients:
+                await _request(mw, c)
         mw.look(time.monotonic())  # 4 here, 0 there: hand one back
         return [await _request(mw, c) for c in clients]
 
@@ -86,6 +87,28 @@ def test_a_worker_over_its_share_closes_one_connection_per_look():
     closed = [(b"connection", b"close") in h for h in headers]
     assert closed == [True, False, False, False]
     assert counts[0] == 4.0  # published
+
+
+def test_connections_that_sent_one_request_are_neither_counted_nor_closed():
+    counts = [0.0] * 4
+    cb.WorkerShares(counts, 1).publish(0, now=time.monotonic())
+    mw = cb.BalanceConnections(_ok_app, cb.WorkerShares(counts, 0))
+
+    async def main() -> list[list[tuple[bytes, bytes]]]:
+        kept = [("127.0.0.1", 50000 + i) for i in range(3)]
+        for _ in range(2):
+            for c in kept:
+                await _request(mw, c)
+        for i in range(30):  # a client that opens a connection per request
+            await _request(mw, ("127.0.0.1", 40000 + i))
+        mw.look(time.monotonic())  # 3 kept-alive here, 0 there: hand one back
+        fresh = [await _request(mw, ("127.0.0.1", 30000 + i)) for i in range(5)]
+        return fresh + [await _request(mw, c) for c in kept]
+
+    headers = asyncio.run(main())
+    assert counts[0] == 3.0  # the 30 one-request connections are not counted
+    closed = [(b"connection", b"close") in h for h in headers]
+    assert closed == [False] * 5 + [True, False, False]  # a first request is never the one closed
 
 
 def test_requests_relayed_by_a_trusted_proxy_are_neither_counted_nor_closed():
@@ -111,8 +134,9 @@ def test_idle_connections_stop_counting_and_a_worker_at_its_share_closes_nothing
     mw = cb.BalanceConnections(_ok_app, cb.WorkerShares(counts, 0))
 
     async def main() -> list[list[tuple[bytes, bytes]]]:
-        for i in range(8):  # 8 connections, then only 3 of them stay in use
-            await _request(mw, ("127.0.0.1", 50000 + i))
+        for _ in range(2):  # 8 kept-alive connections, then only 3 of them stay in use
+            for i in range(8):
+                await _request(mw, ("127.0.0.1", 50000 + i))
         for _ in range(cb.ACTIVE_LOOKS):
             for i in range(3):
                 await _request(mw, ("127.0.0.1", 50000 + i))
