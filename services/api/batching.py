@@ -10,9 +10,9 @@ A batch that grew during its turn waits for the next turn while it keeps growing
 ``wait_turns`` turns: under load, requests read in one turn are submitted in the next, so a batch
 run at the first chance takes only the requests that happened to arrive together. Waiting costs a
 turn of the loop (a poll that does not block, microseconds) and no timer; a turn that adds nothing
-runs the batch. With a single wrk client split over two worker processes, each worker's
-/predict batches grew from 4-7 to 6-8 requests and its CPU per request fell by 5-10%
-(loadtests/bench_replicas.py; docs/benchmarks.md).
+runs the batch. One worker's CPU per one-user /predict fell from 0.200 to 0.1725 ms at 8 clients
+(loadtests/bench_latency.py), and with the connection balancing two workers' from 0.199 to 0.176 ms
+at 16 (loadtests/bench_replicas.py; both in docs/benchmarks.md, "Eighth session").
 
 A run that awaits (a store write off the loop) can be limited to ``max_in_flight`` at a time: the
 jobs that arrive meanwhile wait for it and then go together, as a database's group commit does. A
