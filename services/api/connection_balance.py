@@ -16,10 +16,12 @@ workers never push connections at each other, and an even split stays as it is.
 A connection is "in use" if it was kept alive (it sent a second request) and sent one during the
 last ``ACTIVE_LOOKS`` looks: idle pool connections cost a worker nothing, and a client that opens a
 connection per request spreads by the hash already, so neither is counted. Only a kept-alive
-connection is ever asked to reconnect, never one on its first request. The workers publish their counts in a small
-array of shared memory that the supervisor creates: (connections, time of the count) per worker.
-A worker publishes from a timer on its event loop once its lifespan has started (when uvicorn starts
-listening), so a count older than ``STALE_S`` is a worker that is gone or stuck, and is left out.
+connection is ever asked to reconnect, never one on its first request.
+
+The workers publish their counts in a small array of shared memory that the supervisor creates:
+(connections, time of the count) per worker. A worker publishes from a timer on its event loop once
+its lifespan has started (when uvicorn starts listening), so a count older than ``STALE_S`` is a
+worker that is gone or stuck, and is left out.
 """
 
 from __future__ import annotations
