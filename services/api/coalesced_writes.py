@@ -1,16 +1,18 @@
-"""One socket write per response: uvicorn's HTTP protocol over a transport that joins its writes.
+"""One socket write per response, sent at the end of the loop turn: uvicorn's HTTP protocol over a
+transport that holds its writes until the event loop's next turn.
 
 uvicorn writes a response's status line and headers as soon as the app sends
 ``http.response.start``, and the body on ``http.response.body``: two ``send`` calls and, with
-``TCP_NODELAY`` (asyncio's default), two TCP segments for every answer, so the client also wakes up
-twice as often. For a one-user /predict that second call was a measurable share of the whole
-request (one worker, wrk at concurrency 16: 0.158 -> 0.149 ms of server CPU and 0.016 -> 0.007 ms of
-the client's per request, loadtests/bench_replicas.py; see docs/benchmarks.md).
+``TCP_NODELAY`` (asyncio's default), two TCP segments for every answer, so the client wakes up twice
+as often too. Held until the loop's next turn, a response's headers leave with its body in one
+call, and the answers one turn finished (a batch of /predict requests, services.api.batching) leave
+together: a client driving many connections reads them in one wake-up and sends its next requests
+together, which then arrive as one batch again instead of trickling in while the batch is still
+being answered. The figures are in docs/benchmarks.md ("Ninth session").
 
-``CoalescingTransport`` holds a write back until the next one, or until the event loop's next turn,
-whichever comes first; a response's headers then leave with its body in one call, while a streamed
-body's later chunks are not delayed by more than one loop turn. ``close()`` sends what is held
-first; ``abort()`` drops it, as the transport's own buffer would be dropped.
+What is held leaves on the next turn at the latest (a streamed body's chunks are delayed by one
+turn, not more); ``close()`` sends it first; ``abort()`` drops it, as the transport's own buffer is
+dropped; a transport the peer has closed is not written to.
 
 ``CoalescingHTTPProtocol`` is the protocol uvicorn would pick itself (httptools, else h11), given
 that transport; uvicorn takes it through ``Config(http=...)``.
@@ -25,29 +27,25 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 
 class CoalescingTransport(asyncio.Transport):
-    """A transport whose writes reach ``transport`` joined in pairs, or on the loop's next turn."""
+    """A transport whose writes reach ``transport`` joined, once per loop turn."""
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
         self._transport = transport
         self._loop = loop
-        self._held: bytes | None = None
+        self._held: list[bytes] = []
         self._flush_handle: asyncio.Handle | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self._held is None:
-            self._held = bytes(data)
+        if not self._held:
             self._flush_handle = self._loop.call_soon(self._flush)
-            return
-        joined, self._held = self._held + bytes(data), None
-        self._cancel_flush()
-        self._transport.write(joined)
+        self._held.append(bytes(data))
 
     def _flush(self) -> None:
         self._flush_handle = None
-        held, self._held = self._held, None
-        if held is not None and not self._transport.is_closing():
-            self._transport.write(held)
+        held, self._held = self._held, []
+        if held and not self._transport.is_closing():
+            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
 
     def _cancel_flush(self) -> None:
         if self._flush_handle is not None:
@@ -61,7 +59,7 @@ class CoalescingTransport(asyncio.Transport):
 
     def abort(self) -> None:
         self._cancel_flush()
-        self._held = None
+        self._held = []
         self._transport.abort()
 
     def is_closing(self) -> bool:
@@ -86,7 +84,7 @@ class CoalescingTransport(asyncio.Transport):
         return self._transport.get_protocol()
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + len(self._held or b"")
+        return self._transport.get_write_buffer_size() + sum(map(len, self._held))
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         return self._transport.get_write_buffer_limits()
