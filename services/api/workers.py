@@ -34,8 +34,6 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
-from services.api.coalesced_writes import CoalescingHTTPProtocol
-
 # uvicorn's logger, as uvicorn's own supervisor uses: the same format and --log-level as the workers.
 log = logging.getLogger("uvicorn.error")
 
@@ -67,8 +65,6 @@ class WorkerOptions:
             # Connections held per worker (idle or slow ones too); beyond it uvicorn answers 503.
             "limit_concurrency": self.limit_concurrency,
             "timeout_keep_alive": self.timeout_keep_alive,
-            # A response's headers and body in one socket write (services.api.coalesced_writes).
-            "http": CoalescingHTTPProtocol,
         }
 
 
