@@ -36,6 +36,12 @@ epoll loop in Python 0.020-0.024 ms (a one-off trial), wrk 0.019-0.036 ms (the h
 load average 10-12), most of it kernel time (the loopback send path, which any client pays).
 ``--client asyncio`` keeps the old client (``--requests`` calls) to compare.
 
+wrk runs under ``SCHED_BATCH`` by default (``--client-policy batch``; replica_clients.py says why):
+under the default policy its wake-ups preempted the workers thousands of times a second once two
+workers held both cores, which a client on another machine never does. Every round also runs 1 and 2
+workers with wrk under the other policy (the layouts ``*_normal_client``), so both ratios come from
+the same servers, seconds apart; each layout records the servers' involuntary context switches.
+
     apt-get install -y wrk                                     # Debian/Ubuntu; the default client
     uv run python loadtests/bench_replicas.py                  # trains a 100k-user model first
     uv run python loadtests/bench_replicas.py --models models --runs 3 --seconds 3
@@ -63,15 +69,42 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))  # the latency benchmark's client, as locustfile.py does
 from bench_latency import cpu_seconds, free_port, request_bytes, users_from
-from replica_clients import CONCURRENCY, WRK_MISSING, Client, asyncio_client, wrk_client
+from replica_clients import (
+    CHRT_MISSING,
+    CLIENT_POLICIES,
+    CONCURRENCY,
+    WRK_MISSING,
+    Client,
+    asyncio_client,
+    wrk_client,
+)
 
 TARGET_RATIO = 1.7
-# Each layout against one worker: (figure's key, layout).
+# Each layout against one worker: (figure's key, layout, the one-worker layout it is compared with).
 AGAINST_ONE = (
-    ("2_workers_vs_1", "2_workers"),
-    ("2_processes_one_port_vs_1", "2_processes_one_port"),
-    ("2_processes_vs_1", "2_processes_redis"),
+    ("2_workers_vs_1", "2_workers", "1_worker"),
+    ("2_processes_one_port_vs_1", "2_processes_one_port", "1_worker"),
+    ("2_processes_vs_1", "2_processes_redis", "1_worker"),
 )
+
+
+def against_one(layouts: list[str]) -> list[tuple[str, str, str]]:
+    """AGAINST_ONE, plus the control for the client's scheduling policy when the rounds ran it."""
+    pairs = list(AGAINST_ONE)
+    for other in CLIENT_POLICIES:
+        if f"2_workers_{other}_client" in layouts:
+            pairs.append(
+                (f"2_workers_vs_1_{other}_client", f"2_workers_{other}_client", f"1_worker_{other}_client")
+            )
+    return pairs
+
+
+def involuntary_switches(pid: int) -> int:
+    """Times the scheduler took the core from ``pid`` while it could still run (preempted)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("nonvoluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    return 0
 
 
 @contextmanager
@@ -229,6 +262,7 @@ def measure(servers: list[tuple[int, int]], client: Client, ports: list[int] | N
     pids = [p for _, pid in servers for p in tree(pid)]
     load = [round(x, 2) for x in os.getloadavg()]
     server0 = {p: cpu_seconds(p) for p in pids}
+    switches0 = {p: involuntary_switches(p) for p in pids}
     split: list[int] = []
     # The connections are read a second into the run, once every one of them is open.
     sampler = threading.Timer(1.0, lambda: split.extend(connections_by_process(ports, pids)))
@@ -236,6 +270,7 @@ def measure(servers: list[tuple[int, int]], client: Client, ports: list[int] | N
     run = client(ports, False)
     sampler.join()
     per_process = [_cpu([p]) - c for p, c in server0.items()]
+    switches = sum(involuntary_switches(p) - c for p, c in switches0.items() if Path(f"/proc/{p}").exists())
     server_cpu, client_cpu, wall = sum(per_process), run.client_cpu_s, run.wall_s
     n = max(1, run.requests)
     cores = os.cpu_count() or 1
@@ -251,6 +286,8 @@ def measure(servers: list[tuple[int, int]], client: Client, ports: list[int] | N
         # CPU seconds of each busy server process: a worker with fewer connections idles at times.
         "busy_process_cpu_s": sorted(round(c, 2) for c in per_process if c > 0.05),
         "server_cpu_ms_per_request": round(server_cpu * 1e3 / n, 4),
+        # Preemptions of the server processes (by the client's wake-ups, mostly, when both cores are busy).
+        "server_involuntary_switches_per_1k_requests": round(switches * 1e3 / n, 1),
         "client_cpu_ms_per_request": round(client_cpu * 1e3 / n, 4),
         # Cores the servers used on average, and what the rest of the machine got (client, other users).
         "server_cores_busy": round(server_cpu / wall, 3),
@@ -261,12 +298,21 @@ def measure(servers: list[tuple[int, int]], client: Client, ports: list[int] | N
     }
 
 
-def one_round(models: Path, tmp: Path, redis_url: str, client: Client, k: int) -> dict[str, Any]:
+def one_round(
+    models: Path, tmp: Path, redis_url: str, client: Client, k: int, control: tuple[str, Client] | None = None
+) -> dict[str, Any]:
+    """Every layout once; ``control`` (policy, client): 1 and 2 workers again on the same servers,
+    driven by that client, before the main client in even rounds and after it in odd ones."""
     out: dict[str, Any] = {}
+    runs: list[tuple[str, Client]] = [("", client)]
+    if control is not None:
+        runs.insert(k % 2, (f"_{control[0]}_client", control[1]))
     with server(models, tmp / f"a{k}", redis_url, 1, f"bench-{k}-a") as one:
-        out["1_worker"] = measure([one], client)
+        for suffix, driver in runs:
+            out[f"1_worker{suffix}"] = measure([one], driver)
     with server(models, tmp / f"b{k}", redis_url, 2, f"bench-{k}-b") as two:
-        out["2_workers"] = measure([two], client)
+        for suffix, driver in runs:
+            out[f"2_workers{suffix}"] = measure([two], driver)
     with ExitStack() as stack:
         # Two processes on one port, driven as 2_workers is: one client whose connections the kernel
         # splits between them (the control for 2_workers; see the module's docstring).
@@ -302,6 +348,12 @@ def main() -> int:
     parser.add_argument("--client", choices=("wrk", "asyncio"), default="wrk", help="load generator")
     parser.add_argument("--seconds", type=int, default=3, help="wrk: length of each measured run")
     parser.add_argument(
+        "--client-policy",
+        choices=sorted(CLIENT_POLICIES),
+        default="batch",
+        help="wrk's scheduling policy (see replica_clients.py); 1 and 2 workers are also run under the other",
+    )
+    parser.add_argument(
         "--requests", type=int, default=6000, help="asyncio: /predict calls per layout and round"
     )
     parser.add_argument(
@@ -328,6 +380,9 @@ def main() -> int:
         )
     if args.client == "wrk" and shutil.which("wrk") is None:
         parser.error(WRK_MISSING)
+    if args.client == "wrk" and shutil.which("chrt") is None:
+        parser.error(CHRT_MISSING)
+    other = next(p for p in CLIENT_POLICIES if p != args.client_policy)
     with tempfile.TemporaryDirectory() as tmp_name, redis_server() as redis_url:
         tmp = Path(tmp_name)
         models = args.models
@@ -341,31 +396,41 @@ def main() -> int:
         bodies = request_bodies(users_from(models, 1000), args.users_per_request)
         if args.client == "wrk":
             (tmp / "bodies.jsonl").write_text("".join(json.dumps(b) + "\n" for b in bodies))
-            client = wrk_client(tmp / "bodies.jsonl", args.seconds)
+            client = wrk_client(tmp / "bodies.jsonl", args.seconds, args.client_policy)
+            control: tuple[str, Client] | None = (
+                other,
+                wrk_client(tmp / "bodies.jsonl", args.seconds, other),
+            )
         else:
             client = asyncio_client([request_bytes("/predict", b) for b in bodies], args.requests)
-        rounds = [one_round(models, tmp, redis_url, client, k) for k in range(args.runs)]
+            control = None
+        rounds = [one_round(models, tmp, redis_url, client, k, control) for k in range(args.runs)]
     layouts = list(rounds[0])
+    pairs = against_one(layouts)
     summary = {name: float(np.median([r[name]["rps"] for r in rounds])) for name in layouts}
     cpu = {name: float(np.median([r[name]["server_cpu_ms_per_request"] for r in rounds])) for name in layouts}
-    ratio = {key: round(summary[layout] / summary["1_worker"], 3) for key, layout in AGAINST_ONE}
+    ratio = {key: round(summary[layout] / summary[base], 3) for key, layout, base in pairs}
     # The machine's speed drifts between rounds (other users of its cores): each round's own ratio
     # compares layouts run within seconds of each other, so their median is the steadier figure.
     paired = {
-        key: round(float(np.median([r[layout]["rps"] / r["1_worker"]["rps"] for r in rounds])), 3)
-        for key, layout in AGAINST_ONE
+        key: round(float(np.median([r[layout]["rps"] / r[base]["rps"] for r in rounds])), 3)
+        for key, layout, base in pairs
     }
     # Server CPU per request with 1 worker over that with 2: 1.0 means the second worker costs nothing
     # extra per request, so two free cores would give two workers twice one worker's throughput.
     cpu_ratio = {
-        "1_worker_over_2_workers": round(cpu["1_worker"] / cpu["2_workers"], 3),
-        "1_worker_over_2_processes_one_port": round(cpu["1_worker"] / cpu["2_processes_one_port"], 3),
-        "1_worker_over_2_processes": round(cpu["1_worker"] / cpu["2_processes_redis"], 3),
+        f"{base}_over_{layout.replace('_redis', '')}": round(cpu[base] / cpu[layout], 3)
+        for _, layout, base in pairs
     }
     out = {
         "command": " ".join(["uv run python", *sys.argv]),
         "machine": {"cpus": os.cpu_count()},
         "client": args.client,
+        "client_policy": args.client_policy if args.client == "wrk" else "normal",
+        "median_server_involuntary_switches_per_1k_requests": {
+            name: float(np.median([r[name]["server_involuntary_switches_per_1k_requests"] for r in rounds]))
+            for name in layouts
+        },
         "median_client_cpu_ms_per_request": {
             name: float(np.median([r[name]["client_cpu_ms_per_request"] for r in rounds])) for name in layouts
         },
@@ -383,12 +448,12 @@ def main() -> int:
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"{'round':<6}{'layout':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+    print(f"{'round':<6}{'layout':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
           f"{'srv ms cpu/req':>16}{'client ms cpu/req':>19}{'load 1m':>9}")  # fmt: skip
     for k, r in enumerate(rounds):
         for name in layouts:
             m = r[name]
-            print(f"{k:<6}{name:<22}{m['rps']:>9}{m['p50_ms']:>9}{m['p99_ms']:>9}{m['errors']:>8}"
+            print(f"{k:<6}{name:<26}{m['rps']:>9}{m['p50_ms']:>9}{m['p99_ms']:>9}{m['errors']:>8}"
                   f"{m['server_cpu_ms_per_request']:>16}{m['client_cpu_ms_per_request']:>19}{m['load_before'][0]:>9}")  # fmt: skip
     print(
         f"median req/s at concurrency {CONCURRENCY}, {args.users_per_request} user(s) per request: {summary}"
@@ -396,6 +461,9 @@ def main() -> int:
     print(f"throughput ratio against 1 worker: {ratio} (target {TARGET_RATIO}x for 2 workers)")
     print(f"median of each round's ratio: {paired}")
     print(f"server CPU per request, 1 worker over the others: {cpu_ratio} (1.0 = no extra cost per request)")
+    print(
+        f"servers' involuntary context switches per 1,000 requests: {out['median_server_involuntary_switches_per_1k_requests']}"
+    )
     print(f"load average at the end (uptime): {out['load_at_end']}")
     return 0 if all(r[n]["errors"] == 0 for r in rounds for n in layouts) else 1
 

@@ -3,6 +3,14 @@
 Each is a ``Client``: called with the servers' ports and whether this is the warm-up, it spreads
 CONCURRENCY keep-alive connections evenly over the ports and returns what it got and the CPU it took
 (the client shares the machine's cores with the servers, so its CPU is part of the figures).
+
+wrk runs under a scheduling policy, ``batch`` or ``normal`` (``CLIENT_POLICIES``). Under Linux's
+default policy a task that wakes up preempts the task running on its core: wrk wakes at every burst
+of answers, and when the servers hold both cores it takes one from a worker mid-batch, thousands of
+times a second (bench_replicas.py counts the servers' involuntary context switches). A client on
+another machine, where a server's clients are, never does that. Under ``SCHED_BATCH`` (``chrt
+--batch 0``, util-linux) wrk keeps its fair share of the cores but waits for the running task's
+slice to end instead of preempting it (the kernel's wake-up preemption skips batch tasks).
 """
 
 from __future__ import annotations
@@ -23,6 +31,9 @@ from bench_latency import drive
 CONCURRENCY = 16
 WRK_SCRIPT = Path(__file__).parent / "wrk_post.lua"
 WRK_MISSING = "wrk is not installed: `apt-get install -y wrk` (Debian/Ubuntu), or run with --client asyncio"
+CHRT_MISSING = "chrt is not installed (util-linux): install it, or run with --client-policy normal"
+# The wrk process's scheduling policy: the command that runs it under that policy.
+CLIENT_POLICIES: dict[str, list[str]] = {"batch": ["chrt", "--batch", "0"], "normal": []}
 
 
 @dataclass(frozen=True)
@@ -82,21 +93,26 @@ def _children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def _wrk_argv(port: int, connections: int, seconds: int, bodies: Path) -> list[str]:
+def _wrk_argv(port: int, connections: int, seconds: int, bodies: Path, policy: str = "normal") -> list[str]:
     url = f"http://127.0.0.1:{port}"
-    return ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(WRK_SCRIPT), url, "--", str(bodies), "/predict"]  # fmt: skip
+    return [*CLIENT_POLICIES[policy], "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(WRK_SCRIPT), url, "--", str(bodies), "/predict"]  # fmt: skip
 
 
-def wrk_client(bodies: Path, seconds: int) -> Client:
-    """One wrk process per port (one thread each), all at once, for ``seconds`` (1 s to warm up).
-    Its CPU is that of the reaped wrk processes; the servers are not reaped while it runs."""
+def wrk_client(bodies: Path, seconds: int, policy: str = "normal") -> Client:
+    """One wrk process per port (one thread each), all at once, for ``seconds`` (1 s to warm up),
+    under the scheduling ``policy`` (see the module's docstring). Its CPU is that of the reaped wrk
+    processes; the servers are not reaped while it runs."""
+    if policy not in CLIENT_POLICIES:
+        raise ValueError(f"policy: one of {sorted(CLIENT_POLICIES)}, got {policy!r}")
 
     def run(ports: list[int], warm_up: bool) -> Load:
         share = CONCURRENCY // len(ports)
         duration = 1 if warm_up else seconds  # wrk takes whole seconds
         cpu0 = _children_cpu()
         procs = [
-            subprocess.Popen(_wrk_argv(port, share, duration, bodies), stdout=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                _wrk_argv(port, share, duration, bodies, policy), stdout=subprocess.PIPE, text=True
+            )
             for port in ports
         ]
         outs = [json.loads(proc.communicate()[0].strip().splitlines()[-1]) for proc in procs]
