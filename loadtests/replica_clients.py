@@ -31,7 +31,7 @@ from bench_latency import drive
 CONCURRENCY = 16
 WRK_SCRIPT = Path(__file__).parent / "wrk_post.lua"
 WRK_MISSING = "wrk is not installed: `apt-get install -y wrk` (Debian/Ubuntu), or run with --client asyncio"
-CHRT_MISSING = "chrt is not installed (util-linux): install it, or run with --client-policy normal"
+CHRT_MISSING = "chrt is not installed (util-linux): install it, or run with --client-policy normal (no control runs then)"
 # The wrk process's scheduling policy: the command that runs it under that policy.
 CLIENT_POLICIES: dict[str, list[str]] = {"batch": ["chrt", "--batch", "0"], "normal": []}
 
