@@ -49,11 +49,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def rss_mb(pid: int) -> float:
+def status_count(pid: int, field: str) -> int | None:
+    """The number after ``field:`` in /proc/<pid>/status (None if the kernel gives no such field)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return None
+
+
+def rss_mb(pid: int) -> float:
+    kb = status_count(pid, "VmRSS")
+    return float("nan") if kb is None else kb / 1024
 
 
 def reference_loop_s() -> float:

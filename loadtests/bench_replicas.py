@@ -68,7 +68,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))  # the latency benchmark's client, as locustfile.py does
-from bench_latency import cpu_seconds, free_port, request_bytes, users_from
+from bench_latency import cpu_seconds, free_port, request_bytes, status_count, users_from
 from replica_clients import (
     CHRT_MISSING,
     CLIENT_POLICIES,
@@ -101,10 +101,7 @@ def against_one(layouts: list[str]) -> list[tuple[str, str, str]]:
 
 def involuntary_switches(pid: int) -> int:
     """Times the scheduler took the core from ``pid`` while it could still run (preempted)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("nonvoluntary_ctxt_switches:"):
-            return int(line.split()[1])
-    return 0
+    return status_count(pid, "nonvoluntary_ctxt_switches") or 0
 
 
 @contextmanager
