@@ -5,6 +5,7 @@ arm it got. Figures are expected values from the true probabilities, not the rea
 
     uv run python loadtests/bench_policy.py                      # 100,000 users per run; writes loadtests/results/policy.json
     uv run python loadtests/bench_policy.py --quick --out /tmp/policy.json   # a small run (the test's)
+    uv run python loadtests/bench_policy.py --shape smooth      # another market (loadtests/results/policy_smooth.json)
 
 Scenarios: three value/cost settings chosen from the market's true effect quantiles (the oracle treats
 8-40% of users), a campaign whose budget binds (when the API has campaigns), a drift (one group's
@@ -30,6 +31,10 @@ from policy_figures import VALUE_PER_CONVERSION, choose_settings
 from policy_report import checks, print_report
 from policy_server import uplift
 
+# The markets with three settings in the issue's band: 0/1 conversions (the rewards and the drift's logit
+# shift need them) and more than 9% of users helped (rare helps ~2.8%, null nobody; choose_settings).
+POLICY_SHAPES = ("hard", "smooth")
+
 # pandas, XGBoost and the scenarios are imported once the options are checked, so a bad option
 # answers in a fraction of a second.
 
@@ -48,6 +53,12 @@ def _args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--train-rows", type=int, default=None, help="training users (default 200000; quick 12000)"
+    )
+    parser.add_argument(
+        "--shape",
+        default="hard",
+        choices=POLICY_SHAPES,
+        help="the synthetic market (`uplift generate --shape`; default hard)",
     )
     parser.add_argument(
         "--models", type=Path, default=None, help="models folder to serve (default: train one)"
@@ -95,7 +106,10 @@ def _args() -> argparse.Namespace:
 def _train(args: argparse.Namespace, work: Path) -> tuple[Path, Path, list[str]]:
     """The training experiment (`uplift generate`) and the model trained on it (unless --models)."""
     experiment = work / "experiment.parquet"
-    uplift("generate", "--rows", str(args.train_rows), "--seed", str(args.seed), "--out", str(experiment))
+    uplift(
+        "generate", "--rows", str(args.train_rows), "--seed", str(args.seed), "--shape", args.shape,
+        "--out", str(experiment),
+    )  # fmt: skip
     train_args = ["--treatment", "treatment", "--outcome", "conversion", "--control", "0"]
     train_args += ["--exclude", "user_id,revenue", "--seed", str(args.seed)]
     if args.learner:
@@ -124,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     report: dict[str, Any] = {
         "command": " ".join(["uv run python", *sys.argv]),
+        "shape": args.shape,
         "seeds": {"training": args.seed, "stream": args.seed + 1, "drift_stream": args.seed + 2},
         "users_per_stream": args.users,
         "concurrency": args.concurrency,
@@ -131,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         "machine": {"cpus": os.cpu_count(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
         "waits": {},
     }
-    print(report["command"], "| seeds", report["seeds"], flush=True)
+    print(report["command"], "| market", args.shape, "| seeds", report["seeds"], flush=True)
     with tempfile.TemporaryDirectory(prefix="bench_policy_", dir=args.data_root) as tmp:
         work = Path(tmp)
         models, experiment, train_args = _train(args, work)
@@ -143,7 +158,9 @@ def run(args: argparse.Namespace) -> int:
             learner=bundle.manifest.uplift_model.learner,
             settings=settings,
         )
-        stream = make_stream(fresh_users(args.users, args.seed + 1), bundle.schema.names, args.seed + 1, "s")
+        stream = make_stream(
+            fresh_users(args.users, args.seed + 1, args.shape), bundle.schema.names, args.seed + 1, "s"
+        )
         ope = {"seed": args.seed, "n_bootstrap": args.bootstrap}
         report["stationary"] = []
         for k, setting in enumerate([] if "stationary" in skip else settings):
@@ -163,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
         if "drift" in skip:
             report["waits"]["drift"] = "skipped (--skip drift)"
         else:
-            users, rule = drifted_users(args.users, args.seed + 2, DRIFT_SHIFT)
+            users, rule = drifted_users(args.users, args.seed + 2, DRIFT_SHIFT, args.shape)
             drift_stream = make_stream(users, bundle.schema.names, args.seed + 2, "d")
             report["drift"] = {
                 "change": rule,

@@ -60,9 +60,10 @@ def make_stream(users: pd.DataFrame, names: list[str], seed: int, tag: str) -> S
     return Stream(users.reset_index(drop=True), ids, features, seed)
 
 
-def fresh_users(rows: int, seed: int) -> pd.DataFrame:
+def fresh_users(rows: int, seed: int, shape: str = "hard") -> pd.DataFrame:
     """New users of the same market (same rules, another seed than training's)."""
-    return generate_market(MarketConfig(rows=rows, seed=seed, impression_users=min(rows, 1000))).users
+    config = MarketConfig(rows=rows, seed=seed, impression_users=min(rows, 1000), shape=shape)
+    return generate_market(config).users
 
 
 def model_effects(bundle: ModelBundle, users: pd.DataFrame) -> np.ndarray:
@@ -330,13 +331,13 @@ def drift(
     return out
 
 
-def drifted_users(rows: int, seed: int, new_shift: float) -> tuple[pd.DataFrame, str]:
+def drifted_users(rows: int, seed: int, new_shift: float, shape: str = "hard") -> tuple[pd.DataFrame, str]:
     """Fresh users whose treatment stopped helping (or now hurts) one group: mobile users in the south.
 
     The group holds part of the market's Persuadable pocket (young mobile cart-adders in the south
     and east), so a model trained before the change keeps treating users it now harms.
     """
-    users = fresh_users(rows, seed)
+    users = fresh_users(rows, seed, shape)
     rule = "device == 'mobile' and region == 'south'"
     shifted = shift_effect(
         users,

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.loadtests.policy_loader import POLICIES
@@ -60,6 +61,7 @@ def test_quick_run_structure(quick_report: dict[str, Any]) -> None:
     r = quick_report
     assert r["command"].startswith("uv run python loadtests/bench_policy.py --quick")
     assert r["seeds"] == {"training": 11, "stream": 12, "drift_stream": 13}
+    assert r["shape"] == "hard"  # the default market, the one the suite's model was trained on
     assert r["users_per_stream"] == 2000 and r["learner"]
     assert len(r["settings"]) == len(r["stationary"]) == 3
     costs = [s["cost_per_treatment"] for s in r["settings"]]
@@ -114,7 +116,14 @@ def test_off_policy_rows_when_the_api_logs(quick_report: dict[str, Any]) -> None
 
 @pytest.mark.parametrize(
     ("argv", "field"),
-    [(["--users", "10"], "--users"), (["--skip", "everything"], "--skip"), (["--seed", "-1"], "--seed")],
+    [
+        (["--users", "10"], "--users"),
+        (["--skip", "everything"], "--skip"),
+        (["--seed", "-1"], "--seed"),
+        # The spend market has no 0/1 reward to draw; rare helps too few users for three settings.
+        (["--shape", "continuous"], "--shape"),
+        (["--shape", "rare"], "--shape"),
+    ],
 )
 def test_bad_options_exit_2_naming_the_option(argv: list[str], field: str, tmp_path: Path) -> None:
     run = subprocess.run(
@@ -122,3 +131,24 @@ def test_bad_options_exit_2_naming_the_option(argv: list[str], field: str, tmp_p
     )
     assert run.returncode == 2 and field in run.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "x.json").exists()
+
+
+def test_streams_come_from_the_market_asked_for() -> None:
+    """--shape reaches the stream and the drift: a smooth stream is the smooth market's users, with
+    its truth, and the drifted one changes only the chosen group."""
+    sys.path.insert(0, str(Path("loadtests").resolve()))
+    from policy_scenarios import drifted_users, fresh_users
+
+    from shared.synthetic import MarketConfig, generate_market
+
+    smooth = fresh_users(400, 5, "smooth")
+    expected = generate_market(MarketConfig(rows=400, seed=5, shape="smooth", impression_users=400)).users
+    assert smooth["true_cate"].to_numpy() == pytest.approx(expected["true_cate"].to_numpy())
+    hard = fresh_users(400, 5)
+    assert float(np.abs(smooth["true_cate"].to_numpy() - hard["true_cate"].to_numpy()).max()) > 0.01
+    drifted, rule = drifted_users(400, 5, -0.8, "smooth")
+    group = ((drifted["device"] == "mobile") & (drifted["region"] == "south")).to_numpy()
+    assert "mobile" in rule and 0 < group.sum() < 400
+    unchanged = drifted["true_cate"].to_numpy()[~group]
+    assert unchanged == pytest.approx(smooth["true_cate"].to_numpy()[~group])
+    assert (drifted["true_cate"].to_numpy()[group] < 0).all()  # a logit shift of -0.8 hurts everyone in it
