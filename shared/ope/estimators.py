@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from shared.ope.bootstrap import ratio_interval
+from shared.ope.design import WIDENED_RATIO, check_logging_probs, design_interval, row_variance
 from shared.ope.diagnostics import effective_sample_size, overlap_warnings, weight_warnings
 from shared.ope.inputs import arm_columns, check_logged, check_matrix, check_target_prob
 
@@ -142,15 +143,36 @@ def doubly_robust(
     predicted_rewards: Any,
     arms: Sequence[Any],
     *,
+    logging_probs: Any = None,
     n_bootstrap: int = 1000,
     level: float = 0.95,
     seed: int = 0,
 ) -> PolicyEstimate:
     """Doubly robust estimate; ``target_probs`` and ``predicted_rewards`` are (rows, arms) with columns
-    in the order of ``arms``, the target's probability and the direct method's reward of every arm."""
+    in the order of ``arms``, the target's probability and the direct method's reward of every arm.
+
+    ``logging_probs`` (the same shape), when the logging policy's probability of every arm is known,
+    lets the interval also carry the variance of the corrections the log all but never drew
+    (``shared.ope.design``): the interval is then the hull of the bootstrap's and the design's.
+    """
     terms, w, diagnostics = dr_terms(arm, reward, propensity, target_probs, predicted_rewards, arms)
     est = _estimate("dr", terms, np.ones_like(w), w, diagnostics, n_bootstrap, level, seed)
-    logged, _, p = check_logged(arm, reward, propensity)
+    logged, r, p = check_logged(arm, reward, propensity)
     pi = check_matrix(target_probs, "target_probs", len(logged), len(arms))
-    extra = overlap_warnings(arm_columns(logged, arms), p, pi)
+    cols = arm_columns(logged, arms)
+    extra = overlap_warnings(cols, p, pi)
+    if logging_probs is not None:
+        mu = check_matrix(logging_probs, "logging_probs", len(logged), len(arms))
+        check_logging_probs(mu, cols, p)
+        q = check_matrix(predicted_rewards, "predicted_rewards", len(logged), len(arms))
+        variance = row_variance(pi, mu, q, r, cols)
+        low, high = design_interval(est.value, variance, len(logged), level, r)
+        low, high = min(est.low, low), max(est.high, high)
+        if high - low > WIDENED_RATIO * (est.high - est.low):
+            extra += (
+                f"the interval carries the variance of the corrections the logging policy's draws could "
+                f"have made on rows where it rarely gave the target's arm; the bootstrap of the logged rows "
+                f"alone gave [{est.low:.4g}, {est.high:.4g}] (rule: said when over {WIDENED_RATIO}x as wide)",
+            )
+        est = replace(est, low=low, high=high)
     return replace(est, warnings=est.warnings + extra) if extra else est

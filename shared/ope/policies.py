@@ -138,7 +138,13 @@ def mean_reward_per_arm(data: LoggedData) -> np.ndarray:
 
 
 def _estimates(
-    data: LoggedData, pi: np.ndarray, q: np.ndarray, n_bootstrap: int, level: float, seed: int
+    data: LoggedData,
+    pi: np.ndarray,
+    q: np.ndarray,
+    logging: np.ndarray | None,
+    n_bootstrap: int,
+    level: float,
+    seed: int,
 ) -> list[PolicyEstimate]:
     arm = data.frame["arm"].astype(str).to_numpy()
     reward = data.frame["reward"].to_numpy(dtype=np.float64)
@@ -148,9 +154,19 @@ def _estimates(
     out = [ips(arm, reward, p, t, n_bootstrap=n_bootstrap, level=level, seed=seed)]
     if (t > 0).any():
         out.append(snips(arm, reward, p, t, n_bootstrap=n_bootstrap, level=level, seed=seed))
-    out.append(
-        doubly_robust(arm, reward, p, pi, q, data.arms, n_bootstrap=n_bootstrap, level=level, seed=seed)
+    dr = doubly_robust(
+        arm,
+        reward,
+        p,
+        pi,
+        q,
+        data.arms,
+        logging_probs=logging,
+        n_bootstrap=n_bootstrap,
+        level=level,
+        seed=seed,
     )
+    out.append(dr)
     return out
 
 
@@ -206,7 +222,7 @@ def evaluate_log(
     for version, mu in models:
         candidates.append((f"model {version}", _greedy(mu, value, cost), mu, f"model {version}"))
     for name, pi, q, q_name in candidates:
-        reports.append(PolicyReport(name, q_name, _estimates(data, pi, q, n_bootstrap, level, seed)))
+        reports.append(PolicyReport(name, q_name, _estimates(data, pi, q, logged, n_bootstrap, level, seed)))
     return reports
 
 
