@@ -19,28 +19,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm
 
-__all__ = ["WIDENED_RATIO", "check_logging_probs", "design_interval", "row_variance"]
+__all__ = ["WIDENED_RATIO", "design_interval", "row_variance"]
 
-# The design interval replaces the bootstrap's in the warnings when it is this many times as wide:
-# below it the two are the same interval up to the normal approximation and resampling noise.
+# A warning quotes the bootstrap's interval when the final one is over this many times as wide: below
+# it the two are the same interval up to the normal approximation and resampling noise.
 WIDENED_RATIO = 1.5
-_ROW_SUM_TOL = 1e-6
-_PROPENSITY_TOL = 1e-6
-
-
-def check_logging_probs(logging_probs: np.ndarray, cols: np.ndarray, propensity: np.ndarray) -> None:
-    """The logging policy's probability of every arm must agree with the logged propensities."""
-    if np.any(logging_probs < 0.0) or np.any(logging_probs > 1.0):
-        raise ValueError("logging_probs: must be probabilities in [0, 1]")
-    worst = float(np.abs(logging_probs.sum(axis=1) - 1.0).max())
-    if worst > _ROW_SUM_TOL:
-        raise ValueError(f"logging_probs: each row must sum to 1 over the arms, one is off by {worst:.3g}")
-    chosen = logging_probs[np.arange(len(cols)), cols]
-    off = float(np.abs(chosen - propensity).max())
-    if off > _PROPENSITY_TOL:
-        raise ValueError(
-            f"logging_probs: the logged arm's column must equal its propensity, one is off by {off:.3g}"
-        )
 
 
 def _reward_variance(q: np.ndarray, reward: np.ndarray, cols: np.ndarray) -> np.ndarray:

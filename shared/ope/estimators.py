@@ -21,13 +21,18 @@ from typing import Any
 import numpy as np
 
 from shared.ope.bootstrap import ratio_interval
-from shared.ope.design import WIDENED_RATIO, check_logging_probs, design_interval, row_variance
+from shared.ope.design import WIDENED_RATIO, design_interval, row_variance
 from shared.ope.diagnostics import effective_sample_size, overlap_warnings, weight_warnings
-from shared.ope.inputs import arm_columns, check_logged, check_matrix, check_target_prob
+from shared.ope.inputs import (
+    arm_columns,
+    check_distribution,
+    check_logged,
+    check_logging_probs,
+    check_matrix,
+    check_target_prob,
+)
 
 __all__ = ["PolicyEstimate", "doubly_robust", "dr_terms", "ips", "snips"]
-
-_ROW_SUM_TOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -123,11 +128,7 @@ def dr_terms(
     n, k = len(logged), len(arms)
     pi = check_matrix(target_probs, "target_probs", n, k)
     q = check_matrix(predicted_rewards, "predicted_rewards", n, k)
-    if np.any(pi < 0.0) or np.any(pi > 1.0):
-        raise ValueError("target_probs: must be probabilities in [0, 1]")
-    worst = float(np.abs(pi.sum(axis=1) - 1.0).max())
-    if worst > _ROW_SUM_TOL:
-        raise ValueError(f"target_probs: each row must sum to 1 over the arms, one is off by {worst:.3g}")
+    check_distribution(pi, "target_probs")
     cols = arm_columns(logged, arms)
     rows = np.arange(n)
     t = pi[rows, cols]

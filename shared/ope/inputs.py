@@ -7,7 +7,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["arm_columns", "check_logged", "check_matrix", "check_target_prob"]
+__all__ = [
+    "arm_columns",
+    "check_distribution",
+    "check_logged",
+    "check_logging_probs",
+    "check_matrix",
+    "check_target_prob",
+]
+
+_ROW_SUM_TOL = 1e-6
+_PROPENSITY_TOL = 1e-6
 
 
 def _vector(values: Any, name: str) -> np.ndarray:
@@ -55,6 +65,25 @@ def check_matrix(values: Any, name: str, n: int, k: int) -> np.ndarray:
     if not np.all(np.isfinite(m)):
         raise ValueError(f"{name}: must be finite (no NaN or infinity)")
     return m
+
+
+def check_distribution(m: np.ndarray, name: str) -> None:
+    """Each row of an (n, k) matrix is a probability distribution over the arms."""
+    if np.any(m < 0.0) or np.any(m > 1.0):
+        raise ValueError(f"{name}: must be probabilities in [0, 1]")
+    worst = float(np.abs(m.sum(axis=1) - 1.0).max())
+    if worst > _ROW_SUM_TOL:
+        raise ValueError(f"{name}: each row must sum to 1 over the arms, one is off by {worst:.3g}")
+
+
+def check_logging_probs(logging_probs: np.ndarray, cols: np.ndarray, propensity: np.ndarray) -> None:
+    """The logging policy's probability of every arm: distributions that agree with the logged propensities."""
+    check_distribution(logging_probs, "logging_probs")
+    off = float(np.abs(logging_probs[np.arange(len(cols)), cols] - propensity).max())
+    if off > _PROPENSITY_TOL:
+        raise ValueError(
+            f"logging_probs: the logged arm's column must equal its propensity, one is off by {off:.3g}"
+        )
 
 
 def arm_columns(arms: np.ndarray, labels: Sequence[Any]) -> np.ndarray:
