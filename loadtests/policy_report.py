@@ -88,6 +88,7 @@ def print_report(report: dict[str, Any]) -> None:
             print(
                 f"  DR {name:<11} {row['estimate']:.5f} [{row['low']:.5f}, {row['high']:.5f}] width "
                 f"{row['width']:.5f} truth {row['truth']:.5f} covered {'yes' if row['covered'] else 'NO'} (z {row['z']})"
+                + _bootstrap_alone(row)
             )
     camp = report.get("campaign", {})
     if "spend" in camp:
@@ -111,3 +112,14 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"  {name:<40} {c['figure']!s:>10}  {c['target']:<24} {verdict} {c.get('note', '')}")
     for part, why in report["waits"].items():
         print(f"  waits: {part}: {why}")
+
+
+def _bootstrap_alone(row: dict[str, Any]) -> str:
+    """The bootstrap's own interval, when the design variance widened DR's (older runs lack it)."""
+    if "bootstrap_low" not in row or (row["bootstrap_low"], row["bootstrap_high"]) == (
+        row["low"],
+        row["high"],
+    ):
+        return ""
+    covered = "yes" if row["covered_by_bootstrap"] else "NO"
+    return f"; bootstrap alone [{row['bootstrap_low']:.5f}, {row['bootstrap_high']:.5f}] covered {covered}"

@@ -169,6 +169,11 @@ def off_policy(
                 "width": round(est.high - est.low, 6),
                 "truth": round(truth[report.policy], 6),
                 "covered": bool(est.low <= truth[report.policy] <= est.high),
+                # The bootstrap alone: what the interval would be if the model were right where the
+                # log is silent (the interval before the design variance).
+                "bootstrap_low": round(est.bootstrap_low, 6),
+                "bootstrap_high": round(est.bootstrap_high, 6),
+                "covered_by_bootstrap": bool(est.bootstrap_low <= truth[report.policy] <= est.bootstrap_high),
                 # (estimate − truth) in standard errors read off the 95% interval: a miss at 2.1 is
                 # chance (1 in 20 intervals misses), a miss at 6 is a bias.
                 "z": round((est.value - truth[report.policy]) / max((est.high - est.low) / 3.92, 1e-12), 2),

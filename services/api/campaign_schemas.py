@@ -122,6 +122,12 @@ class Estimate(BaseModel):
     n_bootstrap: int
     seed: int
     warnings: list[str]
+    bootstrap_low: float = Field(
+        description="The percentile bootstrap of the logged rows alone. DR's low/high also carry the "
+        "variance of the corrections the logging policy could have drawn where it rarely gave the "
+        "policy's arm; this narrower interval holds only if the model is right there."
+    )
+    bootstrap_high: float
 
 
 class PolicyEvaluation(BaseModel):

@@ -49,6 +49,10 @@ class PolicyEstimate:
     n_bootstrap: int
     seed: int
     warnings: tuple[str, ...]
+    # The percentile bootstrap of the logged rows alone. It is the interval unless DR's design variance
+    # widened it, and then it holds only if the direct method is right where the log is silent.
+    bootstrap_low: float
+    bootstrap_high: float
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -78,6 +82,8 @@ def _estimate(
         n_bootstrap=n_bootstrap,
         seed=seed,
         warnings=weight_warnings(weights, *diagnostics),
+        bootstrap_low=low,
+        bootstrap_high=high,
     )
 
 
@@ -173,7 +179,8 @@ def doubly_robust(
             extra += (
                 f"the interval carries the variance of the corrections the logging policy's draws could "
                 f"have made on rows where it rarely gave the target's arm; the bootstrap of the logged rows "
-                f"alone gave [{est.low:.4g}, {est.high:.4g}] (rule: said when over {WIDENED_RATIO}x as wide)",
+                f"alone (bootstrap_low, bootstrap_high) gave [{est.low:.4g}, {est.high:.4g}], which holds only "
+                f"if the direct method is right there (rule: said when over {WIDENED_RATIO}x as wide)",
             )
         est = replace(est, low=low, high=high)
     return replace(est, warnings=est.warnings + extra) if extra else est

@@ -254,4 +254,6 @@ def served_minus_none(
         n_bootstrap=n_bootstrap,
         seed=seed,
         warnings=(),
+        bootstrap_low=low,
+        bootstrap_high=high,
     )

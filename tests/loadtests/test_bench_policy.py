@@ -112,6 +112,10 @@ def test_off_policy_rows_when_the_api_logs(quick_report: dict[str, Any]) -> None
             assert row["low"] <= row["estimate"] <= row["high"]
             assert row["width"] == pytest.approx(row["high"] - row["low"], abs=1e-5)
             assert row["covered"] == (row["low"] <= row["truth"] <= row["high"])
+            # DR's interval holds the bootstrap's own, which is kept beside it.
+            assert row["low"] <= row["bootstrap_low"] <= row["bootstrap_high"] <= row["high"]
+            inside = row["bootstrap_low"] <= row["truth"] <= row["bootstrap_high"]
+            assert row["covered_by_bootstrap"] == inside
 
 
 @pytest.mark.parametrize(

@@ -79,6 +79,7 @@ def test_evaluation_matches_the_shared_function_and_covers_the_truth(
         dr = by_name[name]["dr"]
         assert dr["low"] < truth < dr["high"], (name, dr)
         assert dr["ess"] > 0 and dr["n_bootstrap"] == 300
+        assert dr["low"] <= dr["bootstrap_low"] <= dr["bootstrap_high"] <= dr["high"]
     # Incremental conversions on GET /campaigns/{id}: served − treat-none per user × users served.
     detail = client.get(f"/campaigns/{cid}", params={"level": 0.9}).json()
     diff = served_minus_none(data, mu, n_bootstrap=200, level=0.9, seed=0)
