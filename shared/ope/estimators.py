@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -125,21 +125,42 @@ def snips(
     return _estimate("snips", w * r, w, w, (p, t), n_bootstrap, level, seed)
 
 
-def dr_terms(
+class _DRInputs(NamedTuple):
+    """DR's inputs, checked once: rewards, logged propensities, target and direct-method matrices, and
+    each row's logged arm as a column index."""
+
+    reward: np.ndarray
+    propensity: np.ndarray
+    target: np.ndarray
+    predicted: np.ndarray
+    cols: np.ndarray
+
+
+def _dr_inputs(
     arm: Any, reward: Any, propensity: Any, target_probs: Any, predicted_rewards: Any, arms: Sequence[Any]
-) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Per logged row, the DR term whose mean is the estimate; the importance weights; and the
-    (propensity, target probability) pairs the weight diagnostics read. Inputs as ``doubly_robust``."""
+) -> _DRInputs:
     logged, r, p = check_logged(arm, reward, propensity)
     n, k = len(logged), len(arms)
     pi = check_matrix(target_probs, "target_probs", n, k)
     q = check_matrix(predicted_rewards, "predicted_rewards", n, k)
     check_distribution(pi, "target_probs")
-    cols = arm_columns(logged, arms)
-    rows = np.arange(n)
-    t = pi[rows, cols]
-    w = t / p
-    return (pi * q).sum(axis=1) + w * (r - q[rows, cols]), w, (p, t)
+    return _DRInputs(r, p, pi, q, arm_columns(logged, arms))
+
+
+def _dr_rows(d: _DRInputs) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    rows = np.arange(len(d.cols))
+    t = d.target[rows, d.cols]
+    w = t / d.propensity
+    terms = (d.target * d.predicted).sum(axis=1) + w * (d.reward - d.predicted[rows, d.cols])
+    return terms, w, (d.propensity, t)
+
+
+def dr_terms(
+    arm: Any, reward: Any, propensity: Any, target_probs: Any, predicted_rewards: Any, arms: Sequence[Any]
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Per logged row, the DR term whose mean is the estimate; the importance weights; and the
+    (propensity, target probability) pairs the weight diagnostics read. Inputs as ``doubly_robust``."""
+    return _dr_rows(_dr_inputs(arm, reward, propensity, target_probs, predicted_rewards, arms))
 
 
 def doubly_robust(
@@ -162,18 +183,15 @@ def doubly_robust(
     lets the interval also carry the variance of the corrections the log all but never drew
     (``shared.ope.design``): the interval is then the hull of the bootstrap's and the design's.
     """
-    terms, w, diagnostics = dr_terms(arm, reward, propensity, target_probs, predicted_rewards, arms)
+    d = _dr_inputs(arm, reward, propensity, target_probs, predicted_rewards, arms)
+    terms, w, diagnostics = _dr_rows(d)
     est = _estimate("dr", terms, np.ones_like(w), w, diagnostics, n_bootstrap, level, seed)
-    logged, r, p = check_logged(arm, reward, propensity)
-    pi = check_matrix(target_probs, "target_probs", len(logged), len(arms))
-    cols = arm_columns(logged, arms)
-    extra = overlap_warnings(cols, p, pi)
+    extra = overlap_warnings(d.cols, d.propensity, d.target)
     if logging_probs is not None:
-        mu = check_matrix(logging_probs, "logging_probs", len(logged), len(arms))
-        check_logging_probs(mu, cols, p)
-        q = check_matrix(predicted_rewards, "predicted_rewards", len(logged), len(arms))
-        variance = row_variance(pi, mu, q, r, cols)
-        low, high = design_interval(est.value, variance, len(logged), level, r)
+        mu = check_matrix(logging_probs, "logging_probs", len(d.cols), len(arms))
+        check_logging_probs(mu, d.cols, d.propensity)
+        variance = row_variance(d.target, mu, d.predicted, d.reward, d.cols)
+        low, high = design_interval(est.value, variance, len(d.cols), level, d.reward)
         low, high = min(est.low, low), max(est.high, high)
         if high - low > WIDENED_RATIO * (est.high - est.low):
             extra += (
