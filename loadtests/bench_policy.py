@@ -6,6 +6,7 @@ arm it got. Figures are expected values from the true probabilities, not the rea
     uv run python loadtests/bench_policy.py                      # 100,000 users per run; writes loadtests/results/policy.json
     uv run python loadtests/bench_policy.py --quick --out /tmp/policy.json   # a small run (the test's)
     uv run python loadtests/bench_policy.py --shape smooth      # another market (loadtests/results/policy_smooth.json)
+    uv run python loadtests/bench_policy.py --skip stationary,campaign --keep-drift /tmp/kept   # then bench_drift_retrain.py
 
 Scenarios: three value/cost settings chosen from the market's true effect quantiles (the oracle treats
 8-40% of users), a campaign whose budget binds (when the API has campaigns), a drift (one group's
@@ -84,6 +85,13 @@ def _args() -> argparse.Namespace:
         "stalls do not pace the stream; removed at the end)",
     )
     parser.add_argument("--out", type=Path, default=Path("loadtests/results/policy.json"))
+    parser.add_argument(
+        "--keep-drift",
+        type=Path,
+        default=None,
+        help="a new folder to keep the drift scenario's experiment, log export and original model in, "
+        "for `loadtests/bench_drift_retrain.py` to retrain from again",
+    )
     args = parser.parse_args()
     args.users = args.users or (2000 if args.quick else 100_000)
     args.train_rows = args.train_rows or (12_000 if args.quick else 200_000)
@@ -97,6 +105,8 @@ def _args() -> argparse.Namespace:
         parser.error(f"--seed: must be >= 0, got {args.seed}")
     if args.models is not None and not args.models.is_dir():
         parser.error(f"--models: {args.models} is not a folder")
+    if args.keep_drift is not None and args.keep_drift.exists():
+        parser.error(f"--keep-drift: {args.keep_drift} exists; name a new folder")
     unknown = {s for s in args.skip.split(",") if s} - {"stationary", "campaign", "drift"}
     if unknown:
         parser.error(f"--skip: unknown scenario {sorted(unknown)[0]!r} (stationary, campaign, drift)")
@@ -130,6 +140,7 @@ def main() -> int:
 
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
+    from policy_drift_files import keep_drift
     from policy_scenarios import campaign, drift, drifted_users, fresh_users, make_stream, stationary
 
     from shared.bundle import ModelBundle
@@ -188,6 +199,10 @@ def run(args: argparse.Namespace) -> int:
             }
             if "retrain_skipped" in report["drift"]:
                 report["waits"]["drift_retrain"] = report["drift"]["retrain_skipped"]
+            elif args.keep_drift is not None:
+                keep_drift(
+                    args.keep_drift, work, models, experiment, train_args, settings[1], DRIFT_SHIFT, report
+                )
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report["wall_s"] = round(time.time() - started, 1)
     report["checks"] = checks(report)

@@ -125,7 +125,8 @@ class Estimate(BaseModel):
     bootstrap_low: float = Field(
         description="The percentile bootstrap of the logged rows alone. DR's low/high also carry the "
         "variance of the corrections the logging policy could have drawn where it rarely gave the "
-        "policy's arm; this narrower interval holds only if the model is right there."
+        "policy's arm, and are cut to the rewards' range; this narrower interval holds only if the model "
+        "is right there, and is not cut."
     )
     bootstrap_high: float
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm
 
-__all__ = ["WIDENED_RATIO", "design_interval", "row_variance"]
+__all__ = ["WIDENED_RATIO", "design_interval", "row_variance", "within_rewards"]
 
 # A warning quotes the bootstrap's interval when the final one is over this many times as wide: below
 # it the two are the same interval up to the normal approximation and resampling noise.
@@ -55,13 +55,19 @@ def row_variance(
     return float(direct.var() + correction.sum(axis=1).mean())
 
 
+def within_rewards(low: float, high: float, value: float, reward: np.ndarray) -> tuple[float, float]:
+    """``[low, high]`` cut to the rewards' range: a policy's mean reward cannot leave it (the estimate
+    itself may, a DR estimate being unbounded, and then stays inside its own interval)."""
+    floor, ceiling = min(float(reward.min()), value), max(float(reward.max()), value)
+    return max(low, floor), min(high, ceiling)
+
+
 def design_interval(
     value: float, variance: float, n: int, level: float, reward: np.ndarray
 ) -> tuple[float, float]:
-    """The normal interval of the estimate from the design variance, kept inside the rewards' range
-    (a policy's mean reward cannot leave it; the estimate itself may, and stays inside its interval)."""
-    floor, ceiling = min(float(reward.min()), value), max(float(reward.max()), value)
+    """The normal interval of the estimate from the design variance, kept inside the rewards' range;
+    the whole range when the variance is infinite (the target uses an arm the log could never give)."""
     if not np.isfinite(variance):
-        return floor, ceiling
+        return within_rewards(-np.inf, np.inf, value, reward)
     half = float(norm.ppf(0.5 + level / 2.0)) * float(np.sqrt(variance / n))
-    return max(value - half, floor), min(value + half, ceiling)
+    return within_rewards(value - half, value + half, value, reward)

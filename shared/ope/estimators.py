@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from shared.ope.bootstrap import ratio_interval
-from shared.ope.design import WIDENED_RATIO, design_interval, row_variance
+from shared.ope.design import WIDENED_RATIO, design_interval, row_variance, within_rewards
 from shared.ope.diagnostics import effective_sample_size, overlap_warnings, weight_warnings
 from shared.ope.inputs import (
     arm_columns,
@@ -192,7 +192,9 @@ def doubly_robust(
         check_logging_probs(mu, d.cols, d.propensity)
         variance = row_variance(d.target, mu, d.predicted, d.reward, d.cols)
         low, high = design_interval(est.value, variance, len(d.cols), level, d.reward)
-        low, high = min(est.low, low), max(est.high, high)
+        # The hull, cut to the rewards' range: the bootstrap's own interval (kept as bootstrap_low/high)
+        # may leave it, resampling an unbounded DR term.
+        low, high = within_rewards(min(est.low, low), max(est.high, high), est.value, d.reward)
         if high - low > WIDENED_RATIO * (est.high - est.low):
             extra += (
                 f"the interval carries the variance of the corrections the logging policy's draws could "

@@ -64,7 +64,7 @@ def test_design_interval_covers_where_the_bootstrap_alone_does_not() -> None:
         alone = doubly_robust(*base, n_bootstrap=200, seed=seed)
         design = doubly_robust(*base, logging_probs=d["mu"], n_bootstrap=200, seed=seed)
         assert design.value == alone.value  # the estimate is the same; only its interval changes
-        assert design.low <= alone.low and alone.high <= design.high
+        assert design.low <= max(alone.low, 0.0) and min(alone.high, 1.0) <= design.high
         # The bootstrap's own interval stays beside the wider one, for a reader who trusts the model.
         assert (design.bootstrap_low, design.bootstrap_high) == (alone.low, alone.high)
         assert (alone.bootstrap_low, alone.bootstrap_high) == (alone.low, alone.high)
@@ -78,6 +78,24 @@ def test_design_interval_covers_where_the_bootstrap_alone_does_not() -> None:
     # can pin the value down, and the design interval says so by spanning the rewards' range.
     assert covered["bootstrap"] <= 20
     assert covered["design"] >= 38
+
+
+def test_the_interval_stays_inside_the_rewards_range_where_the_bootstrap_leaves_it() -> None:
+    """A 0/1 reward: no policy's mean lies outside [0, 1], but a bootstrap of DR terms as large as
+    (0 - 0.9) / 0.02 = -45 does. DR's interval is cut to the range; the bootstrap's own is kept as it is."""
+    rng = np.random.default_rng(3)
+    n = 200
+    treated = rng.random(n) < 0.02  # the logging policy all but never treats; the target always does
+    arm = treated.astype(int)
+    reward = np.where(treated, 0.0, (rng.random(n) < 0.3).astype(float))
+    propensity = np.where(treated, 0.02, 0.98)
+    q = np.tile([0.3, 0.9], (n, 1))
+    mu = np.tile([0.98, 0.02], (n, 1))
+    pi = np.tile([0.0, 1.0], (n, 1))
+    est = doubly_robust(arm, reward, propensity, pi, q, [0, 1], logging_probs=mu, n_bootstrap=300, seed=1)
+    assert est.bootstrap_low < 0.0  # the resampled estimate leaves the range
+    assert min(0.0, est.value) <= est.low <= est.value <= est.high <= max(1.0, est.value)
+    assert est.low == min(0.0, est.value)
 
 
 def test_where_the_log_supports_the_target_the_design_interval_matches_the_bootstrap() -> None:
