@@ -69,6 +69,12 @@ def _args() -> argparse.Namespace:
     )
     parser.add_argument("--concurrency", type=int, default=4, help="keep-alive client connections")
     parser.add_argument(
+        "--exploration",
+        type=float,
+        default=0.0,
+        help="the per-request policy's exploration floor (share of uniform draws; default 0; campaigns take none)",
+    )
+    parser.add_argument(
         "--bootstrap", type=int, default=None, help="bootstrap resamples of the OPE intervals"
     )
     parser.add_argument(
@@ -103,6 +109,8 @@ def _args() -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')}: too small ({getattr(args, name)})")
     if args.seed < 0:
         parser.error(f"--seed: must be >= 0, got {args.seed}")
+    if not 0.0 <= args.exploration <= 1.0:
+        parser.error(f"--exploration: must be a share in [0, 1], got {args.exploration}")
     if args.models is not None and not args.models.is_dir():
         parser.error(f"--models: {args.models} is not a folder")
     if args.keep_drift is not None and args.keep_drift.exists():
@@ -164,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
         bundle = ModelBundle.load_current(models, use_onnx=False)
         truth = pd.read_parquet(experiment, columns=["true_cate"])["true_cate"].to_numpy()
         settings = choose_settings(truth, VALUE_PER_CONVERSION)
+        if args.exploration:
+            settings = [{**s, "exploration": args.exploration} for s in settings]
         report.update(
             model_version=bundle.version,
             learner=bundle.manifest.uplift_model.learner,
@@ -185,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
         if "campaign" in skip:
             report["waits"]["campaign"] = "skipped (--skip campaign)"
         else:
+            if args.exploration:
+                report["waits"]["campaign_exploration"] = "a campaign takes no exploration floor"
             report["campaign"] = campaign(settings[1], stream, models, work, args.concurrency)
             if "skipped" in report["campaign"]:
                 report["waits"]["campaign"] = report["campaign"]["skipped"]

@@ -80,6 +80,8 @@ def _policy_bodies(stream: Stream, setting: dict[str, float], seed_key: list[int
         "cost_per_treatment": setting["cost_per_treatment"],
         "value_per_conversion": setting["value_per_conversion"],
     }
+    if setting.get("exploration"):  # sent only when asked for, so a run without it is the plain policy
+        policy["exploration"] = setting["exploration"]
 
     def body(i: int) -> dict[str, Any]:
         user = {"user_id": stream.ids[i], "features": stream.features[i]}

@@ -43,6 +43,7 @@ class Terms:
     space: str  # the bandit state's space: "" (production) or "sandbox:<name>"
     campaign_id: str | None = None
     logged: bool = True  # sandbox decisions stay out of the production log
+    exploration: float = 0.0  # share of decisions drawn uniformly among the arms (an exploration floor)
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ def _draw(
             value=terms.value,
             cost=terms.cost,
             rng=rng,
+            epsilon=terms.exploration,
             throttle=terms.throttle,
             capacity=terms.capacity,
         )
@@ -175,6 +177,7 @@ def _draw(
         value=terms.value,
         cost=terms.cost,
         rng=rng,
+        epsilon=terms.exploration,
         throttle=terms.throttle,
         capacity=terms.capacity,
     )

@@ -170,6 +170,7 @@ async def _prepare(state: AppState, job: OptimizeJob) -> Prepared | Exception:
         # Sandbox traffic (the dashboard's simulated visitors, rewarded from the synthetic truth) stays
         # out of the log: off-policy estimates and retraining read the log as real traffic.
         logged=not sandboxed,
+        exploration=pol.exploration,
     )
     return Prepared(terms)
 

@@ -105,6 +105,17 @@ class Policy(Strict):
     value_per_conversion: float = Field(ge=MIN_VALUE, le=MAX_MONEY, allow_inf_nan=False)
     seed: Seed | None = Field(default=None, description="Seed of the Thompson draws.")
     top_k: PolicyTopK | None = None
+    exploration: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Share of decisions drawn uniformly among the arms instead of by the policy, so every "
+        "arm keeps at least exploration / arms probability for every user (included in the logged "
+        "propensity). It lets the log evaluate policies that differ from the served one (treat-all, "
+        "treat-none) and teach a retrain about users the policy never varies; it costs what those draws "
+        "give away. The budget still caps the treatments.",
+    )
 
     @field_validator("cost_per_treatment")
     @classmethod

@@ -176,6 +176,8 @@ def test_off_policy_rows_when_the_api_logs(quick_report: dict[str, Any]) -> None
         (["--users", "10"], "--users"),
         (["--skip", "everything"], "--skip"),
         (["--seed", "-1"], "--seed"),
+        (["--exploration", "1.5"], "--exploration"),
+        (["--exploration", "nan"], "--exploration"),
         # The spend market has no 0/1 reward to draw; rare helps too few users for three settings.
         (["--shape", "continuous"], "--shape"),
         (["--shape", "rare"], "--shape"),

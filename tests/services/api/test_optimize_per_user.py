@@ -75,6 +75,37 @@ def test_one_user_propensities_match_their_empirical_frequency(client, users):
     assert treated.mean() == pytest.approx(p, abs=4 * np.sqrt(p * (1 - p) / len(seen)))
 
 
+def test_an_exploration_floor_gives_every_arm_its_share_and_logs_it(client, users):
+    """With exploration 0.4 a user's chance of treatment is 0.6 × the policy's own + 0.4 / 2 arms, and
+    the logged propensity is exactly that; a user the policy all but never treats gets 0.2."""
+    control = _control(client)
+    preds = client.post("/predict", json={"users": users[:20]}).json()["predictions"]
+    worst = users[int(np.argmin([p["cate"] for p in preds]))]
+    pol = _policy(0, value_per_conversion=20.0, cost_per_treatment=5.0)  # far above any effect × value
+
+    def p_treat(user, **kw):
+        d = _optimize(client, [user], policy={**pol, **kw})["decisions"][0]
+        return d["propensity"] if d["arm"] != control else 1.0 - d["propensity"], d["arm"] != control
+
+    own, _ = p_treat(worst)
+    assert own < 1e-6  # the policy alone all but never treats this user
+    seen = [p_treat(worst, seed=seed, exploration=0.4) for seed in range(400)]
+    for p, _ in seen:
+        assert p == pytest.approx(0.6 * own + 0.2, abs=1e-9)
+    share = float(np.mean([t for _, t in seen]))
+    assert share == pytest.approx(0.2, abs=4 * np.sqrt(0.2 * 0.8 / len(seen)))
+    # A batch takes the same floor: no user's chance of either arm is below 0.2.
+    batch = _optimize(client, users[:20], policy={**pol, "seed": 5, "exploration": 0.4})["decisions"]
+    assert all(0.2 - 1e-9 <= d["propensity"] <= 0.8 + 1e-9 for d in batch)
+
+
+@pytest.mark.parametrize("exploration", [-0.1, 1.5, "0.1", None])
+def test_exploration_outside_0_1_is_a_422_naming_it(client, users, exploration):
+    res = client.post("/optimize", json={"users": users[:1], "policy": _policy(1, exploration=exploration)})
+    assert res.status_code == 422, res.text
+    assert res.json()["detail"][0]["field"] == "policy.exploration"
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
