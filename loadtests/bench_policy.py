@@ -72,7 +72,7 @@ def _args() -> argparse.Namespace:
         "--exploration",
         type=float,
         default=0.0,
-        help="the per-request policy's exploration floor (share of uniform draws; default 0; campaigns take none)",
+        help="the policy's and the campaign's exploration floor (share of uniform draws; default 0)",
     )
     parser.add_argument(
         "--bootstrap", type=int, default=None, help="bootstrap resamples of the OPE intervals"
@@ -195,8 +195,6 @@ def run(args: argparse.Namespace) -> int:
         if "campaign" in skip:
             report["waits"]["campaign"] = "skipped (--skip campaign)"
         else:
-            if args.exploration:
-                report["waits"]["campaign_exploration"] = "a campaign takes no exploration floor"
             report["campaign"] = campaign(settings[1], stream, models, work, args.concurrency)
             if "skipped" in report["campaign"]:
                 report["waits"]["campaign"] = report["campaign"]["skipped"]

@@ -231,6 +231,8 @@ def campaign(
             "value_per_conversion": value,
             "expected_users": n,
         }
+        if setting.get("exploration"):
+            spec["exploration"] = setting["exploration"]
         status, created = call(port, "POST", "/campaigns", spec)
         if status in (404, 405):
             return {"skipped": f"POST /campaigns answered {status}: the API has no campaigns yet"}

@@ -43,6 +43,7 @@ class Grant:
     throttle: float  # share of treatment probability pacing moves to control, known BEFORE drawing
     units: int  # treatments this batch may give: reserved atomically, 0 <= units <= n_users
     sandbox: bool
+    exploration: float = 0.0
 
 
 def unknown(campaign_id: str) -> HTTPException:
@@ -77,6 +78,7 @@ async def reserve(state: AppState, campaign_id: str, n_users: int) -> Grant:
         throttle=throttle(got.before, now),
         units=got.units,
         sandbox=spec.sandbox,
+        exploration=spec.exploration,
     )
 
 

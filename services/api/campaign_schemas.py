@@ -57,6 +57,14 @@ class CampaignCreate(BaseModel):
         description="Users expected over the campaign; pacing spreads the budget over them.",
     )
     sandbox: bool = Field(default=False, description="A test campaign: flagged in its log and reports.")
+    exploration: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Share of decisions drawn uniformly among the arms (an exploration floor, in the logged "
+        "propensity), so the campaign's log can evaluate other policies; the budget still caps treatments.",
+    )
 
 
 class CampaignCreated(BaseModel):
@@ -89,6 +97,7 @@ class CampaignOut(BaseModel):
     max_treated_share: float | None
     cost_per_treatment: float
     value_per_conversion: float
+    exploration: float
     spend: float = Field(description="cost_per_treatment × treated.")
     reserved: float = Field(description="Money held by /optimize requests in flight.")
     remaining: float | None = Field(description="budget − spend − reserved; null without a budget.")

@@ -196,6 +196,7 @@ async def _campaign_terms(state: AppState, job: OptimizeJob) -> Prepared:
         space=_campaign_sandbox(body.campaign_id) if grant.sandbox else PRODUCTION,
         campaign_id=body.campaign_id,
         logged=not grant.sandbox,
+        exploration=grant.exploration,
     )
     return Prepared(terms, grant)
 

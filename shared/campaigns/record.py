@@ -66,6 +66,9 @@ class CampaignSpec:
     ends_at: datetime | None = None
     expected_users: int | None = None
     sandbox: bool = False
+    # Share of decisions drawn uniformly among the arms (an exploration floor); stored in the spec's
+    # JSON, so a campaign created before the field existed reads as 0.
+    exploration: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not 1 <= len(self.name) <= 200:
@@ -89,6 +92,9 @@ class CampaignSpec:
             raise ValueError(f"expected_users: must be a whole number >= 1, got {u!r}")
         if not isinstance(self.sandbox, bool):
             raise ValueError(f"sandbox: must be true or false, got {self.sandbox!r}")
+        x = self.exploration
+        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x) or not 0 <= x <= 1:
+            raise ValueError(f"exploration: must be a share in [0, 1], got {x!r}")
 
     @property
     def budget_units(self) -> int | None:
@@ -112,6 +118,7 @@ class CampaignSpec:
             "ends_at": None if self.ends_at is None else self.ends_at.astimezone(UTC).isoformat(),
             "expected_users": self.expected_users,
             "sandbox": self.sandbox,
+            "exploration": self.exploration,
         }
 
     @classmethod

@@ -64,6 +64,33 @@ def test_other_rules(client: TestClient) -> None:
     assert refused(budget=1.0, ends_at=(datetime.now(UTC) - timedelta(hours=1)).isoformat()) == "ends_at"
     assert refused(budget=1.0, ends_at="2099-01-01T00:00:00") == "ends_at"  # no time zone
     assert refused(budget=1.0, expected_users=0) == "expected_users"
+    assert refused(budget=1.0, exploration=1.5) == "exploration"
+    assert refused(budget=1.0, exploration=-0.1) == "exploration"
+
+
+def test_a_campaigns_exploration_floor_is_in_every_logged_propensity(
+    client: TestClient, users: list[dict[str, Any]]
+) -> None:
+    """Cost far above any effect × value: without the floor nobody is treated; with 0.4 every user's
+    chance of treatment is 0.4 / 2 arms and the logged propensity says so. The budget still caps."""
+    terms = {"cost_per_treatment": 15.0, "value_per_conversion": 20.0}
+    res = client.post("/campaigns", json={"name": "explore", **terms, "budget": 45.0, "exploration": 0.4})
+    assert res.status_code == 201, res.text
+    cid = res.json()["campaign_id"]
+    assert client.get(f"/campaigns/{cid}").json()["exploration"] == 0.4
+    treated = 0
+    for i, user in enumerate(users[:40]):
+        d = client.post("/optimize", json={"users": [user], "campaign_id": cid, "seed": i}).json()[
+            "decisions"
+        ][0]
+        is_treated = d["arm"] in d["effects"]
+        treated += is_treated
+        if treated < 3 or is_treated:  # while the budget lasts (3 treatments), the floor holds
+            p_treat = d["propensity"] if is_treated else 1.0 - d["propensity"]
+            assert p_treat == pytest.approx(0.2, abs=1e-6), (i, d)
+    assert treated == 3  # 40 users at 0.2 each would give about 8: the budget caps at 3
+    plain = create(client, **terms, budget=45.0)
+    assert client.get(f"/campaigns/{plain}").json()["exploration"] == 0.0
 
 
 def test_unknown_campaign_is_a_404_everywhere(client: TestClient, users: list[dict[str, Any]]) -> None:

@@ -34,6 +34,15 @@ def test_other_rules_name_their_field() -> None:
         spec(expected_users=0)
     with pytest.raises(ValueError, match="^name:"):
         spec(name="")
+    for bad in (-0.1, 1.5, math.nan, True):
+        with pytest.raises(ValueError, match="^exploration: must be a share in"):
+            spec(exploration=bad)
+
+
+def test_a_spec_stored_before_exploration_existed_reads_as_none() -> None:
+    raw = spec().to_dict()
+    del raw["exploration"]
+    assert CampaignSpec.from_dict(raw).exploration == 0.0
 
 
 def test_budget_units_use_the_decimals_given() -> None:
@@ -47,7 +56,13 @@ def test_budget_units_use_the_decimals_given() -> None:
 
 
 def test_round_trip_through_dict() -> None:
-    s = spec(ends_at=datetime(2030, 1, 1, tzinfo=UTC), expected_users=10, sandbox=True, max_treated_share=0.2)
+    s = spec(
+        ends_at=datetime(2030, 1, 1, tzinfo=UTC),
+        expected_users=10,
+        sandbox=True,
+        max_treated_share=0.2,
+        exploration=0.1,
+    )
     assert CampaignSpec.from_dict(s.to_dict()) == s
 
 
