@@ -8,6 +8,10 @@ parameters quote these numbers, so /docs states the rule that a 422 names.
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import Field
+
 from shared.schema import SchemaError
 
 MAX_MONEY = 1e9  # value of a conversion, cost of a treatment
@@ -16,6 +20,10 @@ MIN_COST = 1e-6  # the smallest non-zero cost per treatment
 MAX_BUDGET = 1e15
 
 COST_RULE = f"must be 0 or between {MIN_COST:g} and {MAX_MONEY:g}"
+
+# The exploration floor of a policy or a campaign: a share of the decisions drawn uniformly among the
+# arms (shared.bandit.per_user's epsilon), so every arm keeps at least exploration / arms for every user.
+Exploration = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
 def check_cost(cost: float, field: str = "cost_per_treatment") -> float:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.api.bounds import COST_RULE, MAX_BUDGET, MAX_MONEY, MIN_VALUE
+from services.api.bounds import COST_RULE, MAX_BUDGET, MAX_MONEY, MIN_VALUE, Exploration
 
 
 class CampaignCreate(BaseModel):
@@ -57,11 +57,8 @@ class CampaignCreate(BaseModel):
         description="Users expected over the campaign; pacing spreads the budget over them.",
     )
     sandbox: bool = Field(default=False, description="A test campaign: flagged in its log and reports.")
-    exploration: float = Field(
+    exploration: Exploration = Field(
         default=0.0,
-        ge=0,
-        le=1,
-        allow_inf_nan=False,
         description="Share of decisions drawn uniformly among the arms (an exploration floor, in the logged "
         "propensity), so the campaign's log can evaluate other policies; the budget still caps treatments.",
     )

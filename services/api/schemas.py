@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from services.api.bounds import COST_RULE, MAX_BUDGET, MAX_MONEY, MIN_COST, MIN_VALUE
+from services.api.bounds import COST_RULE, MAX_BUDGET, MAX_MONEY, MIN_COST, MIN_VALUE, Exploration
 
 _EXAMPLE_USER: dict[str, Any] = {
     "user_id": "u123",
@@ -105,11 +105,8 @@ class Policy(Strict):
     value_per_conversion: float = Field(ge=MIN_VALUE, le=MAX_MONEY, allow_inf_nan=False)
     seed: Seed | None = Field(default=None, description="Seed of the Thompson draws.")
     top_k: PolicyTopK | None = None
-    exploration: float = Field(
+    exploration: Exploration = Field(
         default=0.0,
-        ge=0,
-        le=1,
-        allow_inf_nan=False,
         description="Share of decisions drawn uniformly among the arms instead of by the policy, so every "
         "arm keeps at least exploration / arms probability for every user (included in the logged "
         "propensity). It lets the log evaluate policies that differ from the served one (treat-all, "
