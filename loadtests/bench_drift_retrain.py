@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))  # the policy_* helpers beside this script
 from policy_drift_files import EXPERIMENT, LOG, MODELS, load_kept
+from policy_server import uplift
 
 
 def main() -> int:
@@ -59,13 +59,11 @@ def main() -> int:
         models = Path(tmp) / "models"
         shutil.copytree(args.kept / MODELS, models)
         started = time.perf_counter()
-        train = [
-            sys.executable, "-m", "services.cli", "train", "--data", str(args.kept.resolve() / EXPERIMENT),
-            "--log", str(args.kept.resolve() / LOG), "--out", str(models), *meta["train_args"],
-        ]  # fmt: skip
-        run = subprocess.run(train, cwd=args.code, capture_output=True, text=True, check=False)
-        if run.returncode != 0:
-            raise RuntimeError(f"uplift train exited {run.returncode}: {run.stderr[-1500:]}")
+        kept = args.kept.resolve()
+        uplift(
+            "train", "--data", str(kept / EXPERIMENT), "--log", str(kept / LOG), "--out", str(models),
+            *meta["train_args"], cwd=args.code,
+        )  # fmt: skip
         retrain_s = round(time.perf_counter() - started, 1)
         retrained = ModelBundle.load_current(models, use_onnx=False)
         original = ModelBundle.load_current(args.kept / MODELS, use_onnx=False)

@@ -87,10 +87,11 @@ def api_server(models: Path, data_dir: Path, log_url: str) -> Iterator[int]:
             proc.wait(10)
 
 
-def uplift(*args: str, quiet: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run one `uplift` command (this interpreter, this checkout); raise with its stderr tail on failure."""
+def uplift(*args: str, quiet: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run one `uplift` command (this interpreter; the checkout in ``cwd``, default this one); raise with
+    its stderr tail on failure."""
     run = subprocess.run(
-        [sys.executable, "-m", "services.cli", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "services.cli", *args], capture_output=True, text=True, check=False, cwd=cwd
     )
     if run.returncode != 0:
         raise RuntimeError(f"uplift {' '.join(args)} exited {run.returncode}: {run.stderr[-1500:]}")

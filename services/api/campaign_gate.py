@@ -43,7 +43,7 @@ class Grant:
     throttle: float  # share of treatment probability pacing moves to control, known BEFORE drawing
     units: int  # treatments this batch may give: reserved atomically, 0 <= units <= n_users
     sandbox: bool
-    exploration: float = 0.0
+    exploration: float  # share of decisions drawn uniformly among the arms (the campaign's floor)
 
 
 def unknown(campaign_id: str) -> HTTPException:
